@@ -1,0 +1,191 @@
+"""Association probes: open an association as the device would and record what happened.
+
+pynetdicom does the protocol; this module keeps what a verdict needs that pynetdicom's
+``Association`` does not keep in one place: whether the TCP connection opened, the
+A-ASSOCIATE-RJ result/source/reason (PS3.8 9.3.4), the A-ASSOCIATE-AC exactly as it was
+on the wire (context IDs and results, PS3.8 9.3.3.2), and the peer's maximum PDU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from pynetdicom import AE, Association, evt
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
+from pynetdicom.pdu_items import MaximumLengthSubItem, PresentationContextItemAC
+
+from interopgate.dicom import uids
+from interopgate.evidence import Transcript
+
+# PS3.8 Table 9-21 (A-ASSOCIATE-RJ) and 9.3.3.2 (presentation context results).
+REJECT_RESULT = {1: "rejected-permanent", 2: "rejected-transient"}
+REJECT_SOURCE = {1: "service-user", 2: "service-provider (ACSE)", 3: "service-provider (presentation)"}
+REJECT_REASON = {
+    (1, 1): "no-reason-given",
+    (1, 2): "application-context-name-not-supported",
+    (1, 3): "calling-AE-title-not-recognized",
+    (1, 7): "called-AE-title-not-recognized",
+    (2, 1): "no-reason-given",
+    (2, 2): "protocol-version-not-supported",
+    (3, 1): "temporary-congestion",
+    (3, 2): "local-limit-exceeded",
+}
+CONTEXT_RESULT = {
+    0: "acceptance",
+    1: "user-rejection",
+    2: "no-reason (provider rejection)",
+    3: "abstract-syntax-not-supported (provider rejection)",
+    4: "transfer-syntaxes-not-supported (provider rejection)",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a DICOM peer listens and what it is called."""
+
+    host: str
+    port: int
+    called_ae: str
+    connect_timeout: float = 5.0
+    dimse_timeout: float = 10.0
+
+    def __str__(self) -> str:
+        return f"{self.called_ae}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    result: int
+    source: int
+    reason: int
+
+    def __str__(self) -> str:
+        return (
+            f"A-ASSOCIATE-RJ result {self.result} ({REJECT_RESULT.get(self.result, '?')}), "
+            f"source {self.source} ({REJECT_SOURCE.get(self.source, '?')}), "
+            f"reason {self.reason} ({REJECT_REASON.get((self.source, self.reason), '?')})"
+        )
+
+
+@dataclass
+class WireContext:
+    """One Presentation Context Item of the A-ASSOCIATE-AC, as received."""
+
+    context_id: int
+    result: int
+    transfer_syntax: str | None
+
+
+@dataclass
+class Negotiation:
+    endpoint: Endpoint
+    proposed: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    connected: bool = False
+    accept: list[WireContext] | None = None
+    rejection: Rejection | None = None
+    aborted: bool = False
+    peer_max_pdu: int | None = None
+
+    @property
+    def established(self) -> bool:
+        return self.accept is not None
+
+    def context(self, abstract_syntax: str) -> tuple[int, WireContext | None]:
+        """The proposed context ID for an abstract syntax and the AC's answer to it."""
+        for context_id, syntax, _ in self.proposed:
+            if syntax == abstract_syntax:
+                answer = next((c for c in self.accept or [] if c.context_id == context_id), None)
+                return context_id, answer
+        raise KeyError(abstract_syntax)
+
+    def outcome(self) -> str:
+        """One phrase for a failure message: what the association attempt ended in."""
+        if not self.connected:
+            return f"no TCP connection to {self.endpoint.host}:{self.endpoint.port}"
+        if self.rejection:
+            return str(self.rejection)
+        if self.accept is not None:
+            return "A-ASSOCIATE-AC"
+        return "the peer aborted or closed the connection during negotiation"
+
+
+def describe_context(answer: WireContext | None) -> str:
+    if answer is None:
+        return "no answer for this context ID in the A-ASSOCIATE-AC"
+    text = f"result {answer.result} ({CONTEXT_RESULT.get(answer.result, 'unknown')})"
+    if answer.result == 0 and answer.transfer_syntax:
+        text += f" with {uids.label(answer.transfer_syntax)}"
+    return text
+
+
+@contextlib.contextmanager
+def open_association(
+    endpoint: Endpoint,
+    calling_ae: str,
+    contexts: Sequence[tuple[str, Sequence[str]]],
+    *,
+    called_ae: str | None = None,
+    max_pdu: int = 16384,
+    transcript: Transcript | None = None,
+) -> Iterator[tuple[Association, Negotiation]]:
+    """Propose ``contexts`` (abstract syntax, transfer syntaxes) and yield the association
+    with its :class:`Negotiation`; the association is released (or aborted) on exit."""
+    ae = AE(ae_title=calling_ae)
+    ae.connection_timeout = endpoint.connect_timeout
+    ae.acse_timeout = endpoint.connect_timeout + 5
+    ae.dimse_timeout = endpoint.dimse_timeout
+    ae.network_timeout = endpoint.dimse_timeout + 5
+    ae.maximum_pdu_size = max_pdu
+    for abstract_syntax, syntaxes in contexts:
+        ae.add_requested_context(abstract_syntax, list(syntaxes))
+    negotiation = Negotiation(endpoint)
+    negotiation.proposed = [
+        (2 * i + 1, str(cx.abstract_syntax), list(cx.transfer_syntax))
+        for i, cx in enumerate(ae.requested_contexts)
+    ]
+
+    def on_open(event: evt.Event) -> None:
+        negotiation.connected = True
+
+    def on_pdu(event: evt.Event) -> None:
+        pdu = event.pdu
+        if isinstance(pdu, A_ASSOCIATE_AC):
+            negotiation.accept = [
+                WireContext(
+                    item.presentation_context_id or 0,
+                    item.result_reason or 0,
+                    str(item.transfer_syntax) if item.transfer_syntax else None,
+                )
+                for item in pdu.variable_items
+                if isinstance(item, PresentationContextItemAC)
+            ]
+            for sub in pdu.user_information.user_data if pdu.user_information else []:
+                if isinstance(sub, MaximumLengthSubItem):
+                    negotiation.peer_max_pdu = sub.maximum_length_received
+        elif isinstance(pdu, A_ASSOCIATE_RJ):
+            negotiation.rejection = Rejection(pdu.result, pdu.source, pdu.reason_diagnostic)
+
+    handlers: list = [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
+    if transcript is not None:
+        transcript.note(
+            f"A-ASSOCIATE-RQ {calling_ae} -> {called_ae or endpoint.called_ae} at "
+            f"{endpoint.host}:{endpoint.port}, {len(contexts)} presentation context(s), "
+            f"max PDU {max_pdu}"
+        )
+        handlers += transcript.handlers()
+    assoc = ae.associate(
+        endpoint.host,
+        endpoint.port,
+        ae_title=called_ae or endpoint.called_ae,
+        max_pdu=max_pdu,
+        evt_handlers=handlers,
+    )
+    negotiation.aborted = assoc.is_aborted
+    try:
+        yield assoc, negotiation
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        ae.shutdown()

@@ -1,0 +1,50 @@
+"""The device as the harness plays it: its AE title, its transfer syntaxes, its max PDU.
+
+Suites ask this object for associations instead of building pynetdicom AEs themselves,
+so every association a check opens carries the profile's identity and is recorded in
+the check's transcript.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from pynetdicom import Association
+
+from interopgate.dicom.association import Endpoint, Negotiation, open_association
+from interopgate.evidence import Transcript
+from interopgate.profile import Profile
+
+
+class DeviceClient:
+    def __init__(self, profile: Profile, endpoint: Endpoint, transcript: Transcript) -> None:
+        self.profile = profile
+        self.endpoint = endpoint
+        self.transcript = transcript
+
+    @property
+    def ae_title(self) -> str:
+        return self.profile.device.ae_title
+
+    @contextlib.contextmanager
+    def associate(
+        self,
+        contexts: Sequence[str | tuple[str, Sequence[str]]],
+        *,
+        called_ae: str | None = None,
+        max_pdu: int | None = None,
+    ) -> Iterator[tuple[Association, Negotiation]]:
+        """Propose ``contexts``: SOP class UIDs (with the profile's transfer syntaxes) or
+        ``(uid, [transfer syntaxes])`` pairs."""
+        syntaxes = self.profile.dicom.transfer_syntax_uids()
+        pairs = [(c, syntaxes) if isinstance(c, str) else c for c in contexts]
+        with open_association(
+            self.endpoint,
+            self.ae_title,
+            pairs,
+            called_ae=called_ae,
+            max_pdu=self.profile.dicom.max_pdu if max_pdu is None else max_pdu,
+            transcript=self.transcript,
+        ) as result:
+            yield result

@@ -1,0 +1,95 @@
+"""Wire evidence: a transcript of every PDU and DIMSE message a check exchanged.
+
+The transcript is filled from pynetdicom's notification events (EVT_PDU_SENT/RECV,
+EVT_DIMSE_SENT/RECV, EVT_CONN_OPEN/CLOSE) — bound as handlers, never monkeypatched —
+and written to ``reports/evidence/<check>.txt`` when a check fails, so the failure
+message can point a vendor at the exact bytes exchanged (DESIGN.md principle 3).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from pynetdicom import evt
+
+_PDU_NAMES = {
+    0x01: "A-ASSOCIATE-RQ",
+    0x02: "A-ASSOCIATE-AC",
+    0x03: "A-ASSOCIATE-RJ",
+    0x04: "P-DATA-TF",
+    0x05: "A-RELEASE-RQ",
+    0x06: "A-RELEASE-RP",
+    0x07: "A-ABORT",
+}
+
+
+class Transcript:
+    """Timestamped lines; ``handlers()`` gives the pynetdicom ``evt_handlers`` to bind."""
+
+    def __init__(self, title: str, path: Path | None = None) -> None:
+        self.title = title
+        self.path = path
+        self.lines: list[str] = []
+        self._start = time.monotonic()
+
+    def note(self, text: str) -> None:
+        stamp = f"{time.monotonic() - self._start:8.3f}s"
+        for i, line in enumerate(text.rstrip().splitlines()):
+            self.lines.append(f"{stamp if i == 0 else ' ' * len(stamp)}  {line}")
+
+    def handlers(self) -> list[tuple[evt.NotificationEvent, object]]:
+        return [
+            (evt.EVT_CONN_OPEN, self._on_conn_open),
+            (evt.EVT_CONN_CLOSE, lambda e: self.note("connection closed")),
+            (evt.EVT_PDU_SENT, lambda e: self._on_pdu(">>", e)),
+            (evt.EVT_PDU_RECV, lambda e: self._on_pdu("<<", e)),
+            (evt.EVT_DIMSE_SENT, lambda e: self._on_dimse(">>", e)),
+            (evt.EVT_DIMSE_RECV, lambda e: self._on_dimse("<<", e)),
+        ]
+
+    def _on_conn_open(self, event: evt.Event) -> None:
+        self.note(f"connection open to {event.address[0]}:{event.address[1]}")
+
+    def _on_pdu(self, direction: str, event: evt.Event) -> None:
+        pdu = event.pdu
+        kind = _PDU_NAMES.get(pdu.pdu_type, f"PDU 0x{pdu.pdu_type:02x}")
+        if pdu.pdu_type == 0x04:
+            sizes = ", ".join(
+                f"ctx {pdv.presentation_context_id} {len(pdv.presentation_data_value)} bytes"
+                f"{' last' if pdv.presentation_data_value[0] & 0x02 else ''}"
+                f"{' command' if pdv.presentation_data_value[0] & 0x01 else ' data'}"
+                for pdv in pdu.presentation_data_value_items
+            )
+            self.note(f"{direction} {kind} length {pdu.pdu_length}: {sizes}")
+        else:
+            self.note(f"{direction} {kind} length {pdu.pdu_length}\n{_indent(str(pdu))}")
+
+    def _on_dimse(self, direction: str, event: evt.Event) -> None:
+        message = event.message
+        name = type(message).__name__.replace("_", "-")
+        command = message.command_set
+        status = command.get("Status")
+        extra = f" status 0x{int(status.value):04X}" if status is not None else ""
+        self.note(f"{direction} {name}{extra}")
+
+    def text(self) -> str:
+        return f"# {self.title}\n" + "\n".join(self.lines) + "\n"
+
+    def write(self) -> Path | None:
+        if self.path is None:
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.text(), encoding="utf-8")
+        return self.path
+
+
+def evidence_name(nodeid: str) -> str:
+    """A file name for a test node id: ``suites/dicom/x.py::test[a]`` → ``x-test-a``."""
+    tail = nodeid.split("/")[-1].replace(".py::", "-")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", tail).strip("-")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.splitlines())

@@ -1,0 +1,308 @@
+"""The pytest plugin (entry point ``pytest11: interopgate``): options, fixtures, reports.
+
+A thin adapter over the engine: it loads the profile (profile.py), starts the target
+(targets/), hands suites their fixtures, turns ``known_deviations`` into xfails, puts
+profile/target/check/clause on every JUnit testcase, and writes reports/ by default
+(junit.xml, report.html, evidence/). Bad input stops the run with one sentence
+(errors.py) and no traceback. State lives in ``config.stash``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from interopgate import checks
+from interopgate.dicom.client import DeviceClient
+from interopgate.errors import InteropGateError, TargetError, TargetUnavailable
+from interopgate.evidence import Transcript, evidence_name
+from interopgate.profile import LoadedProfile, available_profiles, load_profile
+from interopgate.site.faults import FAULTS
+from interopgate.verdict import CheckContext
+
+
+@dataclass
+class RunState:
+    report_dir: Path
+    profiles_dir: Path
+    loaded: LoadedProfile | None = None
+    target: object | None = None  # targets.RunningTarget
+    unavailable: str | None = None
+    exit_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    evidence_files: list[Path] = field(default_factory=list)
+
+
+STATE = pytest.StashKey[RunState]()
+TRANSCRIPT = pytest.StashKey[Transcript]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("interopgate", "InteropGate conformance run")
+    group.addoption(
+        "--profile",
+        dest="ig_profile",
+        metavar="NAME|PATH",
+        help="vendor profile: a name in profiles/ (e.g. agfa-cr) or a path to a YAML file. "
+        "`interopgate profiles` lists them.",
+    )
+    group.addoption(
+        "--target",
+        dest="ig_target",
+        metavar="SPEC",
+        help="override the profile's target: 'embedded', a target profile in "
+        "profiles/targets/ (e.g. orthanc), or dicom://CALLED_AE@host:port for a live system.",
+    )
+    group.addoption(
+        "--site-fault",
+        dest="ig_faults",
+        action="append",
+        default=[],
+        metavar="FAULT",
+        help="switch on a fault of the embedded reference site (repeatable); "
+        f"one of: {', '.join(FAULTS)}",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="ig_report_dir",
+        metavar="DIR",
+        help="where junit.xml, report.html and evidence/ go (default: reports/, "
+        "ini: interopgate_report_dir)",
+    )
+    group.addoption(
+        "--profiles-dir",
+        dest="ig_profiles_dir",
+        metavar="DIR",
+        help="where profile names are looked up (default: profiles/ under the rootdir, "
+        "ini: interopgate_profiles_dir)",
+    )
+    parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
+    parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")
+
+
+def _state(config: pytest.Config) -> RunState:
+    return config.stash[STATE]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Runs before junitxml/pytest-html configure, so their defaults can point at reports/."""
+    config.addinivalue_line("markers", "check(id): the conformance check this test implements")
+    report_dir = Path(config.option.ig_report_dir or config.getini("interopgate_report_dir"))
+    profiles_dir = Path(config.option.ig_profiles_dir or config.getini("interopgate_profiles_dir"))
+    if not profiles_dir.is_absolute():
+        profiles_dir = config.rootpath / profiles_dir
+    state = RunState(report_dir=report_dir, profiles_dir=profiles_dir)
+    config.stash[STATE] = state
+    is_worker = hasattr(config, "workerinput")
+    if not is_worker:
+        if getattr(config.option, "xmlpath", None) is None:
+            config.option.xmlpath = str(report_dir / "junit.xml")
+        if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+            config.option.htmlpath = str(report_dir / "report.html")
+            config.option.self_contained_html = True
+    if config.option.ig_profile:
+        try:
+            state.loaded = load_profile(
+                config.option.ig_profile,
+                profiles_dir,
+                target=config.option.ig_target,
+                extra_faults=config.option.ig_faults,
+            )
+        except InteropGateError as exc:
+            raise pytest.UsageError(f"interopgate: {exc}") from None
+    elif config.option.ig_target or config.option.ig_faults:
+        raise pytest.UsageError("interopgate: --target and --site-fault need --profile=NAME")
+
+
+def _uses_xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start (or pre-flight) the target before the header prints, so it can show ports."""
+    config = session.config
+    state = _state(config)
+    if state.loaded is None or _uses_xdist_controller(config):
+        return
+    from interopgate import targets
+
+    work_dir = state.report_dir / "work"
+    try:
+        state.target = state.exit_stack.enter_context(
+            targets.start(state.loaded.profile, state.loaded.profile.device.ae_title, work_dir)
+        )
+    except TargetUnavailable as exc:
+        state.unavailable = str(exc)
+    except TargetError as exc:
+        pytest.exit(f"interopgate: {exc}", returncode=3)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is not None:
+        state.exit_stack.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = _state(config)
+    if state.loaded is None:
+        return []
+    profile = state.loaded.profile
+    chain = " extends ".join(p.stem for p in reversed(state.loaded.chain))
+    lines = [
+        f"interopgate profile: {profile.name} ({state.loaded.source}; {chain})",
+        f"device: AE {profile.device.ae_title}, modality {profile.device.modality}, "
+        f"max PDU {profile.dicom.max_pdu}",
+    ]
+    if state.target is not None:
+        lines.append(f"target: {state.target.description}")  # type: ignore[attr-defined]
+    elif state.unavailable:
+        lines.append(f"target: {profile.target.kind} - SKIPPED: {state.unavailable}")
+    else:
+        lines.append(f"target: {profile.target.kind} (started per xdist worker)")
+    if profile.known_deviations:
+        lines.append(f"known deviations: {len(profile.known_deviations)}")
+    lines.append(f"reports: {state.report_dir}/ (junit.xml, report.html, evidence/)")
+    return lines
+
+
+def _check_of(item: pytest.Item) -> checks.Check | None:
+    marker = item.get_closest_marker("check")
+    if marker is None:
+        return None
+    try:
+        return checks.get(marker.args[0])
+    except (KeyError, IndexError) as exc:
+        raise pytest.UsageError(f"interopgate: {item.nodeid}: {exc}") from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    check_items = [(item, _check_of(item)) for item in items]
+    if any(check for _, check in check_items) and state.loaded is None:
+        names = ", ".join(available_profiles(state.profiles_dir)) or "(none found)"
+        raise pytest.UsageError(
+            "interopgate: no profile given: run e.g. `pytest --profile=agfa-cr` "
+            f"(profiles in {state.profiles_dir}: {names})"
+        )
+    for item, check in check_items:
+        if check is None or state.loaded is None:
+            continue
+        profile = state.loaded.profile
+        item.user_properties += [
+            ("profile", profile.name),
+            ("target", profile.target.kind),
+            ("check", check.id),
+            ("clause", check.clause),
+        ]
+        callspec = getattr(item, "callspec", None)
+        deviation = profile.deviation_for(check.id, callspec.id if callspec else None)
+        if deviation is not None:
+            clause = f" [{deviation.clause}]" if deviation.clause else ""
+            item.user_properties.append(("known_deviation", deviation.reason))
+            item.add_marker(
+                pytest.mark.xfail(reason=f"known deviation: {deviation.reason}{clause}", strict=True)
+            )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = _state(item.config)
+    if item.get_closest_marker("check") is None:
+        return
+    if state.unavailable:
+        pytest.skip(state.unavailable)
+    if state.target is not None:
+        item.user_properties.append(("target_address", str(state.target.endpoint)))  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    transcript = item.stash.get(TRANSCRIPT, None)
+    if report.when == "call" and transcript is not None:
+        if report.failed or hasattr(report, "wasxfail"):
+            path = transcript.write()
+            if path is not None:
+                _state(item.config).evidence_files.append(path)
+            report.sections.append(("wire transcript", transcript.text()))
+        if report.failed and "XPASS(strict)" in str(report.longrepr):
+            report.longrepr = (
+                f"known deviation no longer observed: {item.nodeid} passes, so the deviation "
+                "declared in the profile's known_deviations is stale; remove it "
+                f"({_state(item.config).loaded.source})"  # type: ignore[union-attr]
+            )
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.loaded is None or hasattr(config, "workerinput"):
+        return
+    parts = [f"{config.option.xmlpath}"]
+    if getattr(config.option, "htmlpath", None):
+        parts.append(config.option.htmlpath)
+    if state.evidence_files:
+        parts.append(f"{len(state.evidence_files)} evidence file(s) in {state.report_dir}/evidence/")
+    terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def loaded_profile(pytestconfig: pytest.Config) -> LoadedProfile:
+    loaded = _state(pytestconfig).loaded
+    if loaded is None:
+        pytest.fail("no profile given: run with --profile=NAME", pytrace=False)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def profile(loaded_profile: LoadedProfile):
+    """The validated :class:`~interopgate.profile.Profile` of this run."""
+    return loaded_profile.profile
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config):
+    """The running target (:class:`~interopgate.targets.RunningTarget`)."""
+    state = _state(pytestconfig)
+    if state.unavailable:
+        pytest.skip(state.unavailable)
+    if state.target is None:
+        pytest.fail("the target was not started (no profile?)", pytrace=False)
+    return state.target
+
+
+@pytest.fixture
+def transcript(request: pytest.FixtureRequest) -> Transcript:
+    state = _state(request.config)
+    name = evidence_name(request.node.nodeid)
+    path = state.report_dir / "evidence" / f"{name}.txt"
+    transcript = Transcript(request.node.nodeid, path)
+    request.node.stash[TRANSCRIPT] = transcript
+    return transcript
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest, transcript: Transcript) -> CheckContext:
+    """The running check: its id and clause, and ``fail``/``expect`` for verdicts."""
+    found = _check_of(request.node)
+    if found is None:
+        pytest.fail(f"{request.node.nodeid} uses `check` without @pytest.mark.check", pytrace=False)
+    return CheckContext(found, transcript)
+
+
+@pytest.fixture
+def device(profile, target, transcript: Transcript) -> DeviceClient:
+    """The device of the profile, ready to associate with the target."""
+    return DeviceClient(profile, target.endpoint, transcript)
+
+

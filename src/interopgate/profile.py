@@ -1,0 +1,451 @@
+"""Vendor profiles: YAML data describing a device, what it expects, and where the target is.
+
+A profile is data, never code (DESIGN.md "Profiles"). This module owns the schema
+(pydantic), YAML loading with ``extends:`` inheritance, name lookup (``agfa-cr`` →
+``profiles/agfa-cr.yaml``) and target overrides (``--target``). Every problem becomes a
+:class:`~interopgate.errors.ProfileError` naming the file, line, key path and what was
+expected, so a bad profile stops the run before any test and without a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from interopgate import checks
+from interopgate.dicom import uids
+from interopgate.errors import ProfileError, did_you_mean
+from interopgate.site.faults import FAULTS
+
+# --------------------------------------------------------------------------- value types
+
+
+def _ae_title(value: str) -> str:
+    """PS3.5 6.2, VR AE: 1-16 characters of the default repertoire, no backslash or
+    control characters, leading/trailing spaces not significant (so not all spaces)."""
+    if not 1 <= len(value) <= 16:
+        raise ValueError(f"an AE title has 1 to 16 characters (PS3.5 6.2), got {len(value)}")
+    if not value.strip():
+        raise ValueError("an AE title cannot be only spaces (PS3.5 6.2)")
+    if "\\" in value or any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in value):
+        raise ValueError(
+            "an AE title uses printable ASCII without backslash (PS3.5 6.2), "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _uid_name(kind: str):
+    def check(value: str) -> str:
+        try:
+            uids.resolve(value, kind)
+        except KeyError:
+            raise ValueError(
+                f"unknown {kind} {value!r}{did_you_mean(value, uids.names(kind))}; "
+                "use a PS3.6 keyword such as ComputedRadiographyImageStorage or a dotted UID"
+            ) from None
+        return value
+
+    return check
+
+
+def _fault_name(value: str) -> str:
+    if value not in FAULTS:
+        raise ValueError(
+            f"unknown fault {value!r}{did_you_mean(value, FAULTS)}; "
+            "`interopgate faults` lists the catalogue"
+        )
+    return value
+
+
+def _check_id(value: str) -> str:
+    base = value.split("[", 1)[0]
+    if base not in checks.CHECKS:
+        raise ValueError(
+            f"unknown check {base!r}{did_you_mean(base, checks.CHECKS)}; "
+            "`interopgate checks` lists them"
+        )
+    return value
+
+
+AETitle = Annotated[str, AfterValidator(_ae_title)]
+SopClass = Annotated[str, AfterValidator(_uid_name("SOP Class"))]
+TransferSyntax = Annotated[str, AfterValidator(_uid_name("Transfer Syntax"))]
+FaultName = Annotated[str, AfterValidator(_fault_name)]
+CheckId = Annotated[str, AfterValidator(_check_id)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Strict(BaseModel):
+    """Rejects unknown keys with a "did you mean" hint and the list of valid keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = [f.alias or name for name, f in cls.model_fields.items()]
+            for key in data:
+                if key not in known:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key {key!r}{hint}; expected one of: {known}",
+                        {
+                            "key": str(key),
+                            "hint": did_you_mean(str(key), known),
+                            "known": ", ".join(known),
+                        },
+                    )
+        return data
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class Device(Strict):
+    """The device (Application Entity) the harness plays."""
+
+    ae_title: AETitle
+    modality: str = "OT"
+    manufacturer: str | None = None
+    model: str | None = None
+
+
+class TargetBase(Strict):
+    """What every target kind shares: the called AE and what the target promises."""
+
+    called_ae: AETitle = "IG_PACS"
+    accepts_any_called_ae: bool = Field(
+        False,
+        description="the target accepts associations whatever the called AE title "
+        "(promiscuous, e.g. Orthanc with DicomCheckCalledAet=false)",
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    dimse_timeout: float = Field(10.0, gt=0, le=600)
+
+
+class EmbeddedTarget(TargetBase):
+    """The pure-Python reference site, started on free loopback ports for the session."""
+
+    kind: Literal["embedded"] = "embedded"
+    faults: list[FaultName] = []
+
+
+class LiveTarget(TargetBase):
+    """A system already running somewhere the harness can reach."""
+
+    kind: Literal["live"]
+    host: str = "127.0.0.1"
+    dicom_port: Port
+    called_ae: AETitle
+    hl7_port: Port | None = None
+
+
+class ProcessTarget(TargetBase):
+    """A third-party server started from its Debian package (DCMTK, Orthanc)."""
+
+    kind: Literal["process"]
+    server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc"]
+
+
+class ContainerTarget(TargetBase):
+    """A server in a container started through testcontainers (docker/)."""
+
+    kind: Literal["container"]
+    service: str
+
+
+Target = Annotated[
+    EmbeddedTarget | LiveTarget | ProcessTarget | ContainerTarget, Field(discriminator="kind")
+]
+
+
+class Worklist(Strict):
+    query: dict[str, Any] = {}
+    required_return_keys: list[str] = []
+
+
+class Dicom(Strict):
+    propose: list[SopClass] = ["Verification"]
+    expect_rejected: list[SopClass] = []
+    transfer_syntaxes: list[TransferSyntax] = ["ExplicitVRLittleEndian", "ImplicitVRLittleEndian"]
+    max_pdu: int = Field(16384, ge=0, description="the device's own maximum PDU (0 = unlimited)")
+    worklist: Worklist | None = None
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Dicom:
+        both = {uids.resolve(n) for n in self.propose} & {
+            uids.resolve(n) for n in self.expect_rejected
+        }
+        if both:
+            raise ValueError(
+                f"{', '.join(uids.label(u) for u in sorted(both))} is both proposed "
+                "and expected rejected"
+            )
+        return self
+
+    def proposed_uids(self) -> list[str]:
+        return [uids.resolve(n) for n in self.propose]
+
+    def transfer_syntax_uids(self) -> list[str]:
+        return [uids.resolve(n, "Transfer Syntax") for n in self.transfer_syntaxes]
+
+
+class HL7(Strict):
+    version: Literal["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8"] = "2.5"
+    messages: list[str] = []
+    timestamp_forms: list[str] = []
+    to_worklist: dict[str, str] = {}
+
+
+class KnownDeviation(Strict):
+    """A documented departure: the check is reported as a known deviation (xfail)."""
+
+    check: CheckId
+    reason: Annotated[str, Field(min_length=3)]
+    clause: str | None = None
+
+
+class Profile(Strict):
+    name: str
+    description: str | None = None
+    device: Device
+    target: Target = EmbeddedTarget()
+    dicom: Dicom = Dicom()
+    hl7: HL7 = HL7()
+    known_deviations: list[KnownDeviation] = []
+
+    def deviation_for(self, check_id: str, param_id: str | None) -> KnownDeviation | None:
+        """The deviation covering ``check_id`` (or ``check_id[param]``), if any."""
+        wanted = {check_id, f"{check_id}[{param_id}]"} if param_id else {check_id}
+        return next((d for d in self.known_deviations if d.check in wanted), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class LoadedProfile:
+    profile: Profile
+    source: Path
+    chain: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Document:
+    path: Path
+    data: dict[str, Any]
+    lines: dict[tuple[Any, ...], int]
+
+
+def available_profiles(profiles_dir: Path) -> list[str]:
+    if not profiles_dir.is_dir():
+        return []
+    return sorted(p.stem for p in profiles_dir.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> _Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read the file ({exc})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"{path}:1: a profile is a YAML mapping (device:, target:, dicom:, ...), "
+            f"got a {type(data).__name__}"
+        )
+    lines: dict[tuple[Any, ...], int] = {}
+    _index_lines(node, (), lines)
+    return _Document(path, data, lines)
+
+
+def _index_lines(node: yaml.Node | None, path: tuple[Any, ...], out: dict) -> None:
+    """Record the 1-based line of every key path, so errors can point into the file."""
+    if node is None:
+        return
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), out)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; everything else (lists included) is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_path(ref: str, profiles_dir: Path, relative_to: Path | None = None) -> Path:
+    """``NAME`` → ``profiles_dir/NAME.yaml``; a path (has ``/`` or ``.yaml``) is used as is."""
+    looks_like_path = "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml"))
+    if looks_like_path:
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and relative_to is not None:
+            candidate = relative_to / path
+            path = candidate if candidate.exists() else path
+        if not path.exists():
+            raise ProfileError(f"profile file {ref!r} not found (looked for {path.resolve()})")
+        return path
+    for folder in filter(None, [relative_to, profiles_dir]):
+        candidate = folder / f"{ref}.yaml"
+        if candidate.exists():
+            return candidate
+    names = available_profiles(profiles_dir)
+    raise ProfileError(
+        f"unknown profile {ref!r}{did_you_mean(ref, names)}: no {ref}.yaml in {profiles_dir}; "
+        f"available profiles: {', '.join(names) or '(none)'}"
+    )
+
+
+def _load_chain(path: Path, profiles_dir: Path, seen: list[Path]) -> list[_Document]:
+    resolved = path.resolve()
+    if resolved in seen:
+        cycle = " -> ".join(p.name for p in [*seen, resolved])
+        raise ProfileError(f"{path}: cyclic 'extends': {cycle}")
+    doc = _read_yaml(path)
+    parent = doc.data.get("extends")
+    if parent is None:
+        return [doc]
+    if not isinstance(parent, str):
+        line = doc.lines.get(("extends",), 1)
+        raise ProfileError(f"{path}:{line}: extends: expected a profile name or path, got {parent!r}")
+    parent_path = resolve_path(parent, profiles_dir, relative_to=path.parent)
+    return [*_load_chain(parent_path, profiles_dir, [*seen, resolved]), doc]
+
+
+def _locate(docs: list[_Document], loc: tuple[Any, ...]) -> str:
+    """``file:line`` of the deepest part of ``loc`` found, most-derived file first."""
+    for depth in range(len(loc), -1, -1):
+        for doc in reversed(docs):
+            if loc[:depth] in doc.lines:
+                return f"{doc.path}:{doc.lines[loc[:depth]]}"
+    return str(docs[-1].path)
+
+
+def _format_errors(exc: ValidationError, docs: list[_Document]) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
+        if err["type"] == "unknown_key":
+            loc = (*loc, err["ctx"]["key"])
+        dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
+        dotted = dotted.replace(".[", "[") or "(top level)"
+        message = err["msg"]
+        message = re.sub(r"^Value error, ", "", message)
+        if err["type"] == "missing":
+            message = "required key is missing"
+        elif err["type"] not in ("unknown_key", "value_error"):
+            message = f"{message} (got {err.get('input')!r})"
+        lines.append(f"{_locate(docs, loc)}: {dotted}: {message}")
+    return "\n".join(lines)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return part in ("embedded", "live", "process", "container")
+
+
+def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
+    """``--target`` values: ``embedded``, ``dicom://AE@host:port``, or a target profile name
+    (``profiles/targets/NAME.yaml``, holding ``target:`` and optional ``known_deviations:``)."""
+    if spec == "embedded":
+        return {"target": {"kind": "embedded"}}
+    match = re.fullmatch(r"dicom://(?:([^@]+)@)?([^:/]+):(\d+)/?", spec)
+    if match:
+        ae, host, port = match.groups()
+        return {
+            "target": {
+                "kind": "live",
+                "host": host,
+                "dicom_port": int(port),
+                "called_ae": ae or "ANY-SCP",
+            }
+        }
+    if spec.startswith("dicom:"):
+        raise ProfileError(f"--target={spec}: expected dicom://CALLED_AE@host:port")
+    targets_dir = profiles_dir / "targets"
+    path = resolve_path(spec, targets_dir)
+    doc = _read_yaml(path)
+    unknown = set(doc.data) - {"target", "known_deviations", "description"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ProfileError(
+            f"{path}:{doc.lines.get((key,), 1)}: unknown key {key!r} in a target profile; "
+            "expected one of: target, known_deviations, description"
+        )
+    return doc.data
+
+
+def load_profile(
+    ref: str,
+    profiles_dir: Path,
+    *,
+    target: str | None = None,
+    extra_faults: list[str] | None = None,
+) -> LoadedProfile:
+    """Load, merge (``extends:``), override (``--target``, ``--site-fault``) and validate."""
+    path = resolve_path(ref, profiles_dir)
+    docs = _load_chain(path, profiles_dir, [])
+    data: dict[str, Any] = {}
+    for doc in docs:
+        data = _deep_merge(data, doc.data)
+    data.pop("extends", None)
+    data.setdefault("name", path.stem)
+    if target:
+        override = target_override(target, profiles_dir)
+        if "target" in override:
+            data["target"] = override["target"]
+        data["known_deviations"] = [
+            *data.get("known_deviations", []),
+            *override.get("known_deviations", []),
+        ]
+    if isinstance(data.get("target"), dict):
+        data["target"].setdefault("kind", "embedded")
+    if extra_faults:
+        tgt = data.get("target") or {}
+        if tgt.get("kind", "embedded") != "embedded":
+            raise ProfileError(
+                f"--site-fault applies to the embedded site only; the target is {tgt.get('kind')!r}"
+            )
+        data["target"] = {**tgt, "faults": [*tgt.get("faults", []), *extra_faults]}
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(_format_errors(exc, docs)) from None
+    return LoadedProfile(profile, path, [d.path for d in docs])

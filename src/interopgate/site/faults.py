@@ -1,0 +1,89 @@
+"""The fault catalogue of the embedded reference site.
+
+Every conformance check must be able to fail (DESIGN.md principle 2). Each fault here
+reproduces a real-world defect in the reference site and names the checks it must make
+fail; the self-test ``tests/test_fault_matrix.py`` runs the suites once per fault and
+proves that exactly those checks fail. A fault is switched on from a profile
+(``target: {kind: embedded, faults: [...]}``), with ``--site-fault NAME`` or with
+``interopgate site --fault NAME``.
+
+``layer`` says where the fault lives: ``service`` faults change the pynetdicom SCP's
+configuration or handlers; ``wire`` faults rewrite PDUs in a relay in front of it
+(site/wire.py), for defects pynetdicom itself would never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    layer: Literal["service", "wire"]
+    description: str
+    breaks: tuple[str, ...]
+
+
+_FAULTS = [
+    Fault(
+        "echo-failure",
+        "service",
+        "C-ECHO is answered with status 0110H (Processing failure) instead of 0000H",
+        ("dicom.association.echo",),
+    ),
+    Fault(
+        "reject-cr-storage",
+        "service",
+        "CR Image Storage is not supported: its presentation context is rejected",
+        ("dicom.association.context_accepted", "dicom.storage.store"),
+    ),
+    Fault(
+        "accept-all-contexts",
+        "service",
+        "every abstract syntax is accepted, also those the SCP cannot handle",
+        ("dicom.association.context_rejected",),
+    ),
+    Fault(
+        "wrong-reject-reason",
+        "wire",
+        "unsupported abstract syntaxes are rejected with result 1 (user-rejection) "
+        "instead of 3 (abstract-syntax-not-supported)",
+        ("dicom.association.context_rejected",),
+    ),
+    Fault(
+        "any-called-ae",
+        "service",
+        "the SCP accepts associations whatever the called AE title",
+        ("dicom.association.called_ae", "dicom.association.ae_title_case"),
+    ),
+    Fault(
+        "case-insensitive-ae",
+        "wire",
+        "the called AE title is compared without regard to case",
+        ("dicom.association.ae_title_case",),
+    ),
+    Fault(
+        "implicit-only",
+        "service",
+        "only Implicit VR Little Endian is accepted (Explicit VR transfer syntaxes rejected)",
+        ("dicom.association.transfer_syntax",),
+    ),
+    Fault(
+        "seven-bit-context-id",
+        "wire",
+        "presentation context IDs above 127 are answered modulo 128 in the A-ASSOCIATE-AC "
+        "(an ID kept in a signed byte)",
+        ("dicom.association.context_ids",),
+    ),
+    Fault(
+        "fragmented-dataset-rejected",
+        "service",
+        "a data set that arrives in more than one P-DATA-TF PDU is refused with A700H "
+        "(Out of resources)",
+        ("dicom.association.max_pdu",),
+    ),
+]
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

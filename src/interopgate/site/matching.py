@@ -1,0 +1,143 @@
+"""Attribute matching of the reference site, as PS3.4 C.2.2.2 defines it.
+
+Written by hand because pynetdicom leaves matching to the application. The reference
+site must be *correct*: single value (C.2.2.2.1), universal (C.2.2.2.3), wildcard
+(C.2.2.2.4), range (C.2.2.2.5), list of UIDs (C.2.2.2.2) and sequence matching
+(C.2.2.2.6); leading/trailing spaces are not significant for the padded string VRs
+(PS3.5 6.2). Matching is case-sensitive, including PN (case-insensitive PN is allowed,
+not required). Site faults hook in through :class:`MatchOptions`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.dataelem import DataElement
+
+# VRs whose leading and trailing spaces are not significant (PS3.5 6.2).
+PADDED_VRS = {"AE", "CS", "LO", "PN", "SH", "DA", "TM", "DT", "AS", "DS", "IS"}
+WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+RANGE_VRS = {"DA", "TM", "DT"}
+# Keys that are never matched on, only returned (PS3.4 C.4.1.1.3.2 / K.6.1.1.3).
+NOT_MATCHED = {"SpecificCharacterSet", "QueryRetrieveLevel", "TimezoneOffsetFromUTC"}
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """Switches the fault catalogue flips; the defaults are the standard's behaviour."""
+
+    case_insensitive_pn: bool = False
+
+
+def _text(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value]  # type: ignore[union-attr]
+    return [str(value)]
+
+
+def _normalise(text: str, vr: str) -> str:
+    return text.strip(" ") if vr in PADDED_VRS else text.rstrip("\0")
+
+
+def _time_key(value: str) -> str:
+    digits = value.replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    return whole.ljust(6, "0") + "." + fraction.ljust(6, "0")
+
+
+def _in_range(value: str, key: str, vr: str) -> bool:
+    low, _, high = key.partition("-")
+    convert = _time_key if vr == "TM" else (lambda v: v)
+    if vr == "DT":
+        convert = lambda v: v.ljust(14, "0")  # noqa: E731 - compare at second precision
+    stored = convert(value)
+    if low and stored < convert(low):
+        return False
+    if high:
+        upper = convert(high)
+        if vr == "TM" and "." not in high:
+            upper = _time_key(high).split(".")[0].ljust(6, "9") + ".999999"
+        if vr == "DT":
+            upper = high.ljust(14, "9")
+        if stored > upper:
+            return False
+    return True
+
+
+def _wildcard(value: str, key: str, fold: bool) -> bool:
+    pattern = "".join(
+        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in key
+    )
+    flags = re.IGNORECASE if fold else 0
+    return re.fullmatch(pattern, value, flags | re.DOTALL) is not None
+
+
+def element_matches(key: DataElement, stored: DataElement | None, options: MatchOptions) -> bool:
+    """True when the stored element satisfies the key element."""
+    vr = key.VR
+    if vr == "SQ":
+        query_items = list(key.value or [])
+        if not query_items or len(query_items[0]) == 0:
+            return True  # universal sequence matching
+        stored_items = list(stored.value or []) if stored is not None else []
+        return any(dataset_matches(query_items[0], item, options) for item in stored_items)
+    key_values = [_normalise(v, vr) for v in _text(key.value)]
+    if not key_values or all(v == "" for v in key_values):
+        return True  # universal matching (C.2.2.2.3)
+    stored_values = [_normalise(v, vr) for v in _text(stored.value if stored is not None else None)]
+    stored_values = [v for v in stored_values if v]
+    if not stored_values:
+        return False
+    if vr == "UI":
+        return any(v in key_values for v in stored_values)  # list of UID matching
+    key_value = "\\".join(key_values)
+    fold = vr == "PN" and options.case_insensitive_pn
+    for value in stored_values:
+        if vr in RANGE_VRS and "-" in key_value:
+            if _in_range(value, key_value, vr):
+                return True
+        elif vr in WILDCARD_VRS and ("*" in key_value or "?" in key_value):
+            if _wildcard(value, key_value, fold):
+                return True
+        elif value == key_value or (fold and value.casefold() == key_value.casefold()):
+            return True
+    return False
+
+
+def dataset_matches(query: Dataset, stored: Dataset, options: MatchOptions) -> bool:
+    for key in query:
+        if key.keyword in NOT_MATCHED or key.tag.group == 0x0002:
+            continue
+        if not element_matches(key, stored.get(key.tag), options):
+            return False
+    return True
+
+
+def response_for(query: Dataset, stored: Dataset) -> Dataset:
+    """The identifier returned for a match: every requested key, zero-length when the
+    entity has no value (PS3.4 C.2.2.1.2), nothing that was not requested."""
+    response = Dataset()
+    for key in query:
+        element = stored.get(key.tag)
+        if key.VR == "SQ":
+            items = list(key.value or [])
+            if element is None:
+                response.add_new(key.tag, "SQ", [])
+            elif not items or len(items[0]) == 0:
+                response.add_new(key.tag, "SQ", list(element.value))
+            else:
+                response.add_new(key.tag, "SQ", [response_for(items[0], i) for i in element.value])
+        elif element is None:
+            response.add_new(key.tag, key.VR, None)
+        else:
+            response.add_new(key.tag, element.VR, element.value)
+    if "SpecificCharacterSet" in stored and "SpecificCharacterSet" not in response:
+        response.SpecificCharacterSet = stored.SpecificCharacterSet
+    return response
+
+
+__all__ = ["MatchOptions", "dataset_matches", "element_matches", "response_for"]

@@ -1,0 +1,261 @@
+"""The embedded reference site: a pure-Python PACS + worklist on pynetdicom.
+
+Correct by the standard by default, so that a check failing against it is a harness
+bug; wrong on purpose when a fault from site/faults.py is switched on. Services:
+Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, and storage of
+CR, DX, SC, CT and MR (PS3.4 Annexes A, B, C, K). Data lives in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, evt
+from pynetdicom import sop_class as sop
+
+from interopgate.site.faults import FAULTS
+from interopgate.site.matching import MatchOptions, dataset_matches, response_for
+from interopgate.site.wire import WireRelay
+
+log = logging.getLogger("interopgate.site")
+
+STORAGE_CLASSES = [
+    sop.ComputedRadiographyImageStorage,
+    sop.DigitalXRayImageStorageForPresentation,
+    sop.DigitalXRayImageStorageForProcessing,
+    sop.SecondaryCaptureImageStorage,
+    sop.CTImageStorage,
+    sop.MRImageStorage,
+]
+QUERY_MODELS = {
+    sop.StudyRootQueryRetrieveInformationModelFind: "STUDY_ROOT",
+    sop.PatientRootQueryRetrieveInformationModelFind: "PATIENT_ROOT",
+}
+RETRIEVE_CLASSES = [
+    sop.StudyRootQueryRetrieveInformationModelMove,
+    sop.StudyRootQueryRetrieveInformationModelGet,
+    sop.PatientRootQueryRetrieveInformationModelMove,
+    sop.PatientRootQueryRetrieveInformationModelGet,
+]
+ALL_TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+]
+LEVEL_KEYS = {
+    "PATIENT": "PatientID",
+    "STUDY": "StudyInstanceUID",
+    "SERIES": "SeriesInstanceUID",
+    "IMAGE": "SOPInstanceUID",
+}
+
+# Status codes, PS3.4 C.4 / B.2.3 / PS3.7 C.
+SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
+PROCESSING_FAILURE, OUT_OF_RESOURCES = 0x0110, 0xA700
+IDENTIFIER_MISMATCH, UNABLE_TO_PROCESS = 0xA900, 0xC000
+
+
+@dataclass
+class SiteConfig:
+    ae_title: str = "IG_PACS"
+    host: str = "127.0.0.1"
+    dicom_port: int = 0
+    max_pdu: int = 16384
+    faults: frozenset[str] = frozenset()
+    move_destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown site fault(s): {', '.join(sorted(unknown))}")
+        self.faults = frozenset(self.faults)
+
+
+class ReferenceSite:
+    """Start with :meth:`start` (or ``with``); the DICOM address is :attr:`dicom_address`."""
+
+    def __init__(self, config: SiteConfig | None = None) -> None:
+        self.config = config or SiteConfig()
+        self.instances: dict[str, Dataset] = {}
+        self.worklist: list[Dataset] = []
+        self._lock = threading.Lock()
+        self._pdata_count: dict[int, int] = {}
+        self._server = None
+        self._relay: WireRelay | None = None
+        self.dicom_address: tuple[str, int] = (self.config.host, 0)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def has(self, fault: str) -> bool:
+        return fault in self.config.faults
+
+    def _build_ae(self) -> AE:
+        ae = AE(ae_title=self.config.ae_title)
+        ae.maximum_pdu_size = self.config.max_pdu
+        ae.require_called_aet = not self.has("any-called-ae")
+        ae.maximum_associations = 32
+        ae.network_timeout = 30
+        syntaxes = (
+            [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
+        )
+        services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
+        services += RETRIEVE_CLASSES
+        for uid in services:
+            ae.add_supported_context(uid, syntaxes)
+        storage = [uid for uid in STORAGE_CLASSES if not (
+            self.has("reject-cr-storage") and uid == sop.ComputedRadiographyImageStorage
+        )]
+        if self.has("accept-all-contexts"):
+            storage += [
+                uid
+                for uid in sop._STORAGE_CLASSES.values()  # every storage SOP class pynetdicom knows
+                if uid not in storage
+            ]
+        for uid in storage:
+            # scu_role so that C-GET can send C-STORE back over the same association.
+            ae.add_supported_context(uid, syntaxes, scu_role=True, scp_role=True)
+        return ae
+
+    def start(self) -> ReferenceSite:
+        ae = self._build_ae()
+        handlers = [
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_FIND, self._on_find),
+            (evt.EVT_C_GET, self._on_get),
+            (evt.EVT_C_MOVE, self._on_move),
+            (evt.EVT_DATA_RECV, self._on_data),
+        ]
+        self._server = ae.start_server(
+            (self.config.host, self.config.dicom_port), block=False, evt_handlers=handlers
+        )
+        address = self._server.server_address[:2]
+        wire_faults = {f for f in self.config.faults if FAULTS[f].layer == "wire"}
+        if wire_faults:
+            self._relay = WireRelay(address, wire_faults, self.config.ae_title).start()
+            address = self._relay.address
+        self.dicom_address = (str(address[0]), int(address[1]))
+        log.info("reference site %s on %s:%s", self.config.ae_title, *self.dicom_address)
+        return self
+
+    def stop(self) -> None:
+        if self._relay:
+            self._relay.stop()
+        if self._server:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self) -> ReferenceSite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- data
+
+    def add_instances(self, datasets: Iterable[Dataset]) -> None:
+        with self._lock:
+            for ds in datasets:
+                self.instances[str(ds.SOPInstanceUID)] = ds
+
+    def add_worklist_items(self, items: Iterable[Dataset]) -> None:
+        with self._lock:
+            self.worklist.extend(items)
+
+    # ---------------------------------------------------------------- handlers
+
+    def _on_data(self, event: evt.Event) -> None:
+        if event.data[:1] == b"\x04":  # P-DATA-TF (PS3.8 9.3.5)
+            key = id(event.assoc)
+            self._pdata_count[key] = self._pdata_count.get(key, 0) + 1
+
+    def _on_echo(self, event: evt.Event) -> int:
+        return PROCESSING_FAILURE if self.has("echo-failure") else SUCCESS
+
+    def _on_store(self, event: evt.Event) -> int:
+        # P-DATA-TF PDUs since the previous C-STORE: 1 for the command + at least 1 for the
+        # data set; more means the data set was fragmented over several PDUs.
+        pdus = self._pdata_count.pop(id(event.assoc), 0)
+        if self.has("fragmented-dataset-rejected") and pdus > 2:
+            return OUT_OF_RESOURCES
+        try:
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+        except Exception:  # noqa: BLE001 - an undecodable data set is the peer's error
+            return 0xC210  # Cannot understand (PS3.4 B.2.3)
+        self.add_instances([ds])
+        return SUCCESS
+
+    def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+        query = event.identifier
+        options = MatchOptions()
+        if event.context.abstract_syntax == sop.ModalityWorklistInformationFind:
+            candidates: list[Dataset] = list(self.worklist)
+        else:
+            level = str(query.get("QueryRetrieveLevel", "")).strip()
+            if level not in LEVEL_KEYS:
+                yield IDENTIFIER_MISMATCH, None
+                return
+            candidates = self._unique_at_level(level)
+        for stored in candidates:
+            if event.is_cancelled:
+                yield CANCEL, None
+                return
+            if dataset_matches(query, stored, options):
+                yield PENDING, response_for(query, stored)
+
+    def _unique_at_level(self, level: str) -> list[Dataset]:
+        key = LEVEL_KEYS[level]
+        seen: dict[str, Dataset] = {}
+        with self._lock:
+            for ds in self.instances.values():
+                seen.setdefault(str(ds.get(key, "")), ds)
+        return list(seen.values())
+
+    def _matching_instances(self, query: Dataset) -> list[Dataset] | None:
+        level = str(query.get("QueryRetrieveLevel", "")).strip()
+        if level not in LEVEL_KEYS:
+            return None
+        options = MatchOptions()
+        with self._lock:
+            return [ds for ds in self.instances.values() if dataset_matches(query, ds, options)]
+
+    def _on_get(self, event: evt.Event) -> Iterator[object]:
+        matches = self._matching_instances(event.identifier)
+        if matches is None:
+            yield IDENTIFIER_MISMATCH, None
+            return
+        yield len(matches)
+        for ds in matches:
+            if event.is_cancelled:
+                yield CANCEL, None
+                return
+            yield PENDING, ds
+
+    def _on_move(self, event: evt.Event) -> Iterator[object]:
+        destination = self.config.move_destinations.get(event.move_destination.strip())
+        if destination is None:
+            yield None, None  # pynetdicom answers A801 (move destination unknown)
+            return
+        yield destination
+        matches = self._matching_instances(event.identifier)
+        if matches is None:
+            yield IDENTIFIER_MISMATCH, None
+            return
+        yield len(matches)
+        for ds in matches:
+            if event.is_cancelled:
+                yield CANCEL, None
+                return
+            yield PENDING, ds

@@ -1,0 +1,131 @@
+"""A PDU relay in front of the reference SCP, for defects pynetdicom would never commit.
+
+``wire`` faults (site/faults.py) need the site to put wrong bytes on the wire: a reject
+reason, a context ID, a case-insensitive called AE comparison. pynetdicom has no hook
+to alter an outgoing A-ASSOCIATE-AC, so the site listens here, forwards every PDU to the
+real SCP and rewrites the few PDUs a fault concerns, using pynetdicom's own PDU
+classes to decode and encode (PS3.8 9.3). The relay only runs while a wire fault is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+
+from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+from pynetdicom.pdu_items import PresentationContextItemAC
+
+PDU_HEADER = 6  # type (1), reserved (1), length (4, big endian): PS3.8 9.3.1
+
+
+def read_pdu(sock: socket.socket) -> bytes | None:
+    """Read one whole PDU, or None when the peer closed the connection."""
+    header = _read_exactly(sock, PDU_HEADER)
+    if header is None:
+        return None
+    body = _read_exactly(sock, int.from_bytes(header[2:6], "big"))
+    return None if body is None else header + body
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        try:
+            chunk = sock.recv(size - len(chunks))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+class WireRelay:
+    """Listens on a free loopback port and relays to ``upstream``, rewriting per fault."""
+
+    def __init__(
+        self, upstream: tuple[str, int], faults: set[str], site_ae: str, host: str = "127.0.0.1"
+    ) -> None:
+        self.upstream = upstream
+        self.faults = faults
+        self.site_ae = site_ae
+        self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(0.2)
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._stopping = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept_loop, name="wire-relay", daemon=True)
+
+    def start(self) -> WireRelay:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=2)
+        self._listener.close()
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            client.settimeout(None)
+            self._sockets += [client, server]
+            for src, dst, rewrite in (
+                (client, server, self._rewrite_request),
+                (server, client, self._rewrite_response),
+            ):
+                threading.Thread(
+                    target=self._pump, args=(src, dst, rewrite), daemon=True
+                ).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, rewrite: Callable[[bytes], bytes]):
+        while True:
+            pdu = read_pdu(src)
+            if pdu is None:
+                break
+            try:
+                dst.sendall(rewrite(pdu))
+            except OSError:
+                break
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _rewrite_request(self, pdu: bytes) -> bytes:
+        if pdu[0] != 0x01 or "case-insensitive-ae" not in self.faults:
+            return pdu
+        request = A_ASSOCIATE_RQ()
+        request.decode(pdu)
+        if request.called_ae_title.strip().upper() == self.site_ae.strip().upper():
+            request.called_ae_title = self.site_ae
+        return request.encode()
+
+    def _rewrite_response(self, pdu: bytes) -> bytes:
+        if pdu[0] != 0x02 or not self.faults & {"wrong-reject-reason", "seven-bit-context-id"}:
+            return pdu
+        accept = A_ASSOCIATE_AC()
+        accept.decode(pdu)
+        for item in accept.variable_items:
+            if not isinstance(item, PresentationContextItemAC):
+                continue
+            if "wrong-reject-reason" in self.faults and item.result_reason == 3:
+                item.result_reason = 1
+            if "seven-bit-context-id" in self.faults and (item.presentation_context_id or 0) > 127:
+                item.presentation_context_id = (item.presentation_context_id or 0) & 0x7F
+        return accept.encode()

@@ -1,0 +1,44 @@
+"""Targets: where the system under test runs. One module per kind (DESIGN.md layout).
+
+:func:`start` turns the profile's ``target:`` section into a :class:`RunningTarget` for
+the session and stops it afterwards: the embedded site is started on free loopback
+ports; a live target is checked with a pre-flight C-ECHO so an unreachable or refusing
+peer is reported once, in one line, before any check runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interopgate.dicom.association import Endpoint
+from interopgate.profile import Profile
+
+
+@dataclass
+class RunningTarget:
+    kind: str
+    description: str
+    endpoint: Endpoint
+    hl7_address: tuple[str, int] | None = None
+    site: Any = None  # the ReferenceSite when kind == "embedded"
+    logs: list[Path] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def start(profile: Profile, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
+    """Start (or reach) the profile's target; raise TargetError / TargetUnavailable."""
+    kind = profile.target.kind
+    if kind == "embedded":
+        from interopgate.targets import embedded as module
+    elif kind == "live":
+        from interopgate.targets import live as module  # type: ignore[no-redef]
+    elif kind == "process":
+        from interopgate.targets import process as module  # type: ignore[no-redef]
+    else:
+        from interopgate.targets import container as module  # type: ignore[no-redef]
+    with module.start(profile.target, calling_ae, work_dir) as running:  # type: ignore[attr-defined]
+        yield running

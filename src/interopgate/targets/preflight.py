@@ -1,0 +1,35 @@
+"""Pre-flight: one association with Verification before any check runs.
+
+An unreachable host, a refused connection or a rejected association would otherwise
+fail every check with the same cause; this says it once, in one sentence.
+"""
+
+from __future__ import annotations
+
+from pynetdicom import sop_class as sop
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from interopgate.dicom.association import Endpoint, open_association
+from interopgate.errors import TargetError
+
+
+def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False) -> None:
+    contexts = [(sop.Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
+    with open_association(endpoint, calling_ae, contexts) as (assoc, negotiation):
+        if not negotiation.connected:
+            raise TargetError(
+                f"cannot reach the DICOM target at {endpoint.host}:{endpoint.port} "
+                f"(no TCP connection within {endpoint.connect_timeout:g} s): "
+                "is it running, and are host and dicom_port right?"
+            )
+        if negotiation.rejection:
+            raise TargetError(
+                f"the DICOM target at {endpoint.host}:{endpoint.port} refused an association "
+                f"from {calling_ae} to {endpoint.called_ae}: {negotiation.rejection}; "
+                "check called_ae and the device's AE title in the target's configuration"
+            )
+        if not assoc.is_established:
+            raise TargetError(
+                f"the DICOM target at {endpoint.host}:{endpoint.port} closed the connection "
+                "during association negotiation (is it a DICOM port?)"
+            )

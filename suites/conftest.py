@@ -1,0 +1,33 @@
+"""Parametrization of the suites from the profile: one test per SOP class, syntax, ...
+
+A check reads its expectations from the profile (DESIGN.md "Our own rules"); this file
+turns the lists in the profile into pytest parameters, named as the profile names them
+so a ``known_deviations`` entry can target ``check.id[ThatName]``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from interopgate.dicom import uids
+from interopgate.plugin import STATE
+
+
+def _storage(name: str) -> bool:
+    return uids.resolve(name).keyword.endswith("Storage")
+
+
+PARAMETERS = {
+    "proposed_sop_class": lambda p: p.dicom.propose,
+    "rejected_sop_class": lambda p: p.dicom.expect_rejected,
+    "transfer_syntax": lambda p: p.dicom.transfer_syntaxes,
+    "storage_sop_class": lambda p: [n for n in p.dicom.propose if _storage(n)],
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    loaded = metafunc.config.stash[STATE].loaded
+    for name, values_of in PARAMETERS.items():
+        if name in metafunc.fixturenames:
+            names = values_of(loaded.profile) if loaded else []
+            metafunc.parametrize(name, names, ids=[str(n) for n in names])
