@@ -77,4 +77,3 @@ def get(check_id: str) -> Check:
         return CHECKS[check_id]
     except KeyError:
         raise KeyError(f"unknown check id {check_id!r}{did_you_mean(check_id, CHECKS)}") from None
-

@@ -64,7 +64,7 @@ class Transcript:
             )
             self.note(f"{direction} {kind} length {pdu.pdu_length}: {sizes}")
         else:
-            self.note(f"{direction} {kind} length {pdu.pdu_length}\n{_indent(str(pdu))}")
+            self.note(f"{direction} {kind} length {pdu.pdu_length}{_summary(pdu)}")
 
     def _on_dimse(self, direction: str, event: evt.Event) -> None:
         message = event.message
@@ -91,5 +91,35 @@ def evidence_name(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", tail).strip("-")
 
 
-def _indent(text: str) -> str:
-    return "\n".join("      " + line for line in text.splitlines())
+def _summary(pdu) -> str:
+    """The fields of an association PDU a verdict turns on (PS3.8 9.3.2-9.3.4), one
+    context per line; the full byte-level dump is what Wireshark is for."""
+    from pydicom.uid import UID
+
+    lines: list[str] = []
+    if pdu.pdu_type in (0x01, 0x02):
+        lines.append(f"called {pdu.called_ae_title!r}, calling {pdu.calling_ae_title!r}")
+        for item in pdu.presentation_context:
+            if pdu.pdu_type == 0x01:
+                syntaxes = ", ".join(UID(str(ts)).name for ts in item.transfer_syntax)
+                lines.append(
+                    f"context {item.presentation_context_id}: "
+                    f"{UID(str(item.abstract_syntax)).name} [{syntaxes}]"
+                )
+            else:
+                ts = UID(str(item.transfer_syntax)).name if item.transfer_syntax else "-"
+                lines.append(
+                    f"context {item.presentation_context_id}: result {item.result_reason}"
+                    + (f" ({ts})" if item.result_reason == 0 else "")
+                )
+        info = pdu.user_information
+        if info is not None:
+            lines.append(
+                f"max PDU {info.maximum_length}, implementation "
+                f"{info.implementation_class_uid} {info.implementation_version_name or ''}"
+            )
+    elif pdu.pdu_type == 0x03:
+        lines.append(f"result {pdu.result}, source {pdu.source}, reason {pdu.reason_diagnostic}")
+    elif pdu.pdu_type == 0x07:
+        lines.append(f"source {pdu.source}, reason {pdu.reason_diagnostic}")
+    return "".join("\n      " + line for line in lines)

@@ -10,7 +10,6 @@ profile/target/check/clause on every JUnit testcase, and writes reports/ by defa
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ class RunState:
     loaded: LoadedProfile | None = None
     target: object | None = None  # targets.RunningTarget
     unavailable: str | None = None
+    fatal: str | None = None
     exit_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     evidence_files: list[Path] = field(default_factory=list)
 
@@ -119,9 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _uses_xdist_controller(config: pytest.Config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
-        config, "workerinput"
-    )
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -141,7 +139,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except TargetUnavailable as exc:
         state.unavailable = str(exc)
     except TargetError as exc:
-        pytest.exit(f"interopgate: {exc}", returncode=3)
+        # Exit from the run loop, not here: after sessionstart, so reports are still written.
+        state.fatal = f"interopgate: {exc}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    fatal = _state(session.config).fatal
+    if fatal:
+        pytest.exit(fatal, returncode=3)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -165,6 +171,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"target: {state.target.description}")  # type: ignore[attr-defined]
     elif state.unavailable:
         lines.append(f"target: {profile.target.kind} - SKIPPED: {state.unavailable}")
+    elif state.fatal:
+        lines.append(f"target: {profile.target.kind} - UNAVAILABLE (see below)")
     else:
         lines.append(f"target: {profile.target.kind} (started per xdist worker)")
     if profile.known_deviations:
@@ -208,7 +216,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             clause = f" [{deviation.clause}]" if deviation.clause else ""
             item.user_properties.append(("known_deviation", deviation.reason))
             item.add_marker(
-                pytest.mark.xfail(reason=f"known deviation: {deviation.reason}{clause}", strict=True)
+                pytest.mark.xfail(
+                    reason=f"known deviation: {deviation.reason}{clause}", strict=True
+                )
             )
 
 
@@ -249,7 +259,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if getattr(config.option, "htmlpath", None):
         parts.append(config.option.htmlpath)
     if state.evidence_files:
-        parts.append(f"{len(state.evidence_files)} evidence file(s) in {state.report_dir}/evidence/")
+        parts.append(
+            f"{len(state.evidence_files)} evidence file(s) in {state.report_dir}/evidence/"
+        )
     terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))
 
 
@@ -304,5 +316,3 @@ def check(request: pytest.FixtureRequest, transcript: Transcript) -> CheckContex
 def device(profile, target, transcript: Transcript) -> DeviceClient:
     """The device of the profile, ready to associate with the target."""
     return DeviceClient(profile, target.endpoint, transcript)
-
-

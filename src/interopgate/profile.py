@@ -43,8 +43,7 @@ def _ae_title(value: str) -> str:
         raise ValueError("an AE title cannot be only spaces (PS3.5 6.2)")
     if "\\" in value or any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in value):
         raise ValueError(
-            "an AE title uses printable ASCII without backslash (PS3.5 6.2), "
-            f"got {value!r}"
+            f"an AE title uses printable ASCII without backslash (PS3.5 6.2), got {value!r}"
         )
     return value
 
@@ -104,7 +103,7 @@ class Strict(BaseModel):
                 if key not in known:
                     raise PydanticCustomError(
                         "unknown_key",
-                        "unknown key {key!r}{hint}; expected one of: {known}",
+                        "unknown key '{key}'{hint}; expected one of: {known}",
                         {
                             "key": str(key),
                             "hint": did_you_mean(str(key), known),
@@ -345,8 +344,13 @@ def _load_chain(path: Path, profiles_dir: Path, seen: list[Path]) -> list[_Docum
         return [doc]
     if not isinstance(parent, str):
         line = doc.lines.get(("extends",), 1)
-        raise ProfileError(f"{path}:{line}: extends: expected a profile name or path, got {parent!r}")
-    parent_path = resolve_path(parent, profiles_dir, relative_to=path.parent)
+        raise ProfileError(
+            f"{path}:{line}: extends: expected a profile name or path, got {parent!r}"
+        )
+    try:
+        parent_path = resolve_path(parent, profiles_dir, relative_to=path.parent)
+    except ProfileError as exc:
+        raise ProfileError(f"{path}:{doc.lines.get(('extends',), 1)}: extends: {exc}") from None
     return [*_load_chain(parent_path, profiles_dir, [*seen, resolved]), doc]
 
 

@@ -110,8 +110,7 @@ def test_unknown_called_ae_rejected(check, device, profile):
             and rejection.result in (1, 2)
             and (rejection.source, rejection.reason) == (1, 7),
             subject,
-            expected="A-ASSOCIATE-RJ, source 1 (service-user), reason 7 "
-            f"({REJECT_REASON[(1, 7)]})",
+            expected=f"A-ASSOCIATE-RJ, source 1 (service-user), reason 7 ({REJECT_REASON[(1, 7)]})",
             observed=negotiation.outcome(),
         )
 

@@ -21,7 +21,11 @@ from interopgate.evidence import Transcript
 
 # PS3.8 Table 9-21 (A-ASSOCIATE-RJ) and 9.3.3.2 (presentation context results).
 REJECT_RESULT = {1: "rejected-permanent", 2: "rejected-transient"}
-REJECT_SOURCE = {1: "service-user", 2: "service-provider (ACSE)", 3: "service-provider (presentation)"}
+REJECT_SOURCE = {
+    1: "service-user",
+    2: "service-provider (ACSE)",
+    3: "service-provider (presentation)",
+}
 REJECT_REASON = {
     (1, 1): "no-reason-given",
     (1, 2): "application-context-name-not-supported",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset
 from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 
 # VRs whose leading and trailing spaces are not significant (PS3.5 6.2).
 PADDED_VRS = {"AE", "CS", "LO", "PN", "SH", "DA", "TM", "DT", "AS", "DS", "IS"}
@@ -69,9 +69,7 @@ def _in_range(value: str, key: str, vr: str) -> bool:
 
 
 def _wildcard(value: str, key: str, fold: bool) -> bool:
-    pattern = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in key
-    )
+    pattern = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in key)
     flags = re.IGNORECASE if fold else 0
     return re.fullmatch(pattern, value, flags | re.DOTALL) is not None
 

@@ -106,16 +106,16 @@ class ReferenceSite:
         ae.require_called_aet = not self.has("any-called-ae")
         ae.maximum_associations = 32
         ae.network_timeout = 30
-        syntaxes = (
-            [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
-        )
+        syntaxes = [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
         services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
         services += RETRIEVE_CLASSES
         for uid in services:
             ae.add_supported_context(uid, syntaxes)
-        storage = [uid for uid in STORAGE_CLASSES if not (
-            self.has("reject-cr-storage") and uid == sop.ComputedRadiographyImageStorage
-        )]
+        storage = [
+            uid
+            for uid in STORAGE_CLASSES
+            if not (self.has("reject-cr-storage") and uid == sop.ComputedRadiographyImageStorage)
+        ]
         if self.has("accept-all-contexts"):
             storage += [
                 uid
@@ -192,7 +192,7 @@ class ReferenceSite:
         try:
             ds = event.dataset
             ds.file_meta = event.file_meta
-        except Exception:  # noqa: BLE001 - an undecodable data set is the peer's error
+        except Exception:
             return 0xC210  # Cannot understand (PS3.4 B.2.3)
         self.add_instances([ds])
         return SUCCESS

@@ -90,9 +90,7 @@ class WireRelay:
                 (client, server, self._rewrite_request),
                 (server, client, self._rewrite_response),
             ):
-                threading.Thread(
-                    target=self._pump, args=(src, dst, rewrite), daemon=True
-                ).start()
+                threading.Thread(target=self._pump, args=(src, dst, rewrite), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, rewrite: Callable[[bytes], bytes]):
         while True:

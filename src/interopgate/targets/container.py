@@ -22,7 +22,7 @@ def docker_engine_problem() -> str | None:
         return "the 'containers' extra is not installed (pip install -e '.[containers]')"
     try:
         docker.from_env().ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+    except Exception as exc:
         return f"no Docker engine reachable ({type(exc).__name__})"
     return None
 

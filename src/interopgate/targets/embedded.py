@@ -21,7 +21,8 @@ def start(target: EmbeddedTarget, calling_ae: str, work_dir: Path) -> Iterator[R
         yield RunningTarget(
             kind="embedded",
             description=f"embedded reference site {target.called_ae}@{host}:{port}{faults}",
-            endpoint=Endpoint(host, port, target.called_ae, target.connect_timeout,
-                              target.dimse_timeout),
+            endpoint=Endpoint(
+                host, port, target.called_ae, target.connect_timeout, target.dimse_timeout
+            ),
             site=site,
         )

@@ -15,7 +15,10 @@ from interopgate.targets.preflight import require_dicom
 @contextlib.contextmanager
 def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
     endpoint = Endpoint(
-        target.host, target.dicom_port, target.called_ae, target.connect_timeout,
+        target.host,
+        target.dicom_port,
+        target.called_ae,
+        target.connect_timeout,
         target.dimse_timeout,
     )
     require_dicom(endpoint, calling_ae, promiscuous=target.accepts_any_called_ae)

@@ -6,8 +6,10 @@ fail every check with the same cause; this says it once, in one sentence.
 
 from __future__ import annotations
 
-from pynetdicom import sop_class as sop
+import socket
+
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import sop_class as sop
 
 from interopgate.dicom.association import Endpoint, open_association
 from interopgate.errors import TargetError
@@ -19,8 +21,8 @@ def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False
         if not negotiation.connected:
             raise TargetError(
                 f"cannot reach the DICOM target at {endpoint.host}:{endpoint.port} "
-                f"(no TCP connection within {endpoint.connect_timeout:g} s): "
-                "is it running, and are host and dicom_port right?"
+                f"({_why_no_connection(endpoint)}): is it running, and are host and "
+                "dicom_port right?"
             )
         if negotiation.rejection:
             raise TargetError(
@@ -33,3 +35,18 @@ def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False
                 f"the DICOM target at {endpoint.host}:{endpoint.port} closed the connection "
                 "during association negotiation (is it a DICOM port?)"
             )
+
+
+def _why_no_connection(endpoint: Endpoint) -> str:
+    """Ask the OS why, once pynetdicom could not connect: refused, timed out, bad host."""
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), endpoint.connect_timeout):
+            return "the connection opened but the association did not start"
+    except socket.gaierror:
+        return f"unknown host {endpoint.host!r}"
+    except TimeoutError:
+        return f"no answer within {endpoint.connect_timeout:g} s"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except OSError as exc:
+        return exc.strerror or str(exc)

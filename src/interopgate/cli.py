@@ -1,0 +1,190 @@
+"""The ``interopgate`` command: run the reference site by hand, list what the harness knows.
+
+The conformance run itself is ``pytest --profile=NAME``; this command is for the
+things around it: ``interopgate site`` starts the embedded reference site so other
+tools (findscu, echoscu, Wireshark, a second harness run with a live profile) can be
+pointed at it; ``profiles``, ``checks`` and ``faults`` list the catalogues; ``validate``
+checks a profile file without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from interopgate import __version__, checks
+from interopgate.errors import InteropGateError
+from interopgate.site.faults import FAULTS
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    from interopgate.site.pacs import ReferenceSite, SiteConfig
+
+    unknown = [f for f in args.fault if f not in FAULTS]
+    if unknown:
+        from interopgate.errors import did_you_mean
+
+        name = unknown[0]
+        raise InteropGateError(
+            f"unknown fault {name!r}{did_you_mean(name, FAULTS)}; `interopgate faults` lists them"
+        )
+    destinations = {}
+    for spec in args.move_destination:
+        try:
+            ae, host, port = spec.split(":")
+            destinations[ae] = (host, int(port))
+        except ValueError:
+            raise InteropGateError(f"--move-destination {spec!r}: expected AE:host:port") from None
+    config = SiteConfig(
+        ae_title=args.ae_title,
+        host=args.host,
+        dicom_port=args.dicom_port,
+        faults=frozenset(args.fault),
+        move_destinations=destinations,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        site = ReferenceSite(config).start()
+    except OSError as exc:
+        raise InteropGateError(
+            f"cannot listen on {args.host}:{args.dicom_port}: {exc.strerror or exc}"
+        ) from None
+    host, port = site.dicom_address
+    print(f"interopgate reference site: DICOM {config.ae_title}@{host}:{port}", flush=True)
+    print(f"faults: {', '.join(sorted(config.faults)) or 'none'}", flush=True)
+    print(
+        "profile target for it: "
+        f"{{kind: live, host: {host}, dicom_port: {port}, called_ae: {config.ae_title}}}",
+        flush=True,
+    )
+    print("Ctrl-C to stop", flush=True)
+    try:
+        stop.wait(args.duration if args.duration else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.stop()
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from interopgate.profile import available_profiles, load_profile
+
+    folder = Path(args.profiles_dir)
+    for name in available_profiles(folder):
+        try:
+            loaded = load_profile(name, folder)
+            p = loaded.profile
+            print(f"{name:24} {p.device.ae_title:16} {p.target.kind:9} {p.description or ''}")
+        except InteropGateError as exc:
+            print(f"{name:24} INVALID: {str(exc).splitlines()[0]}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from interopgate.profile import load_profile
+
+    loaded = load_profile(args.profile, Path(args.profiles_dir), target=args.target)
+    p = loaded.profile
+    chain = " <- ".join(str(path) for path in reversed(loaded.chain))
+    print(f"{p.name}: valid ({chain})")
+    print(f"  device {p.device.ae_title} ({p.device.modality}); target {p.target.kind}")
+    print(
+        f"  proposes {len(p.dicom.propose)} SOP classes, expects {len(p.dicom.expect_rejected)} "
+        f"rejected; {len(p.known_deviations)} known deviation(s)"
+    )
+    return 0
+
+
+def _cmd_checks(args: argparse.Namespace) -> int:
+    for check in checks.CHECKS.values():
+        print(f"{check.id:40} {check.clause}\n{'':40} {check.title}")
+    return 0
+
+
+def _cmd_faults(args: argparse.Namespace) -> int:
+    for fault in FAULTS.values():
+        print(f"{fault.name:28} [{fault.layer}] {fault.description}")
+        print(f"{'':28} breaks: {', '.join(fault.breaks)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="interopgate",
+        description="InteropGate: DICOM / HL7 v2 conformance harness. The conformance run is "
+        "`pytest --profile=NAME` (see README); this command runs the reference site and "
+        "lists profiles, checks and faults.",
+    )
+    parser.add_argument("--version", action="version", version=f"interopgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    site = sub.add_parser(
+        "site",
+        help="run the embedded reference site (PACS + worklist) until Ctrl-C",
+        description="Run the embedded reference site so other tools can talk to it, e.g. "
+        "`echoscu -aec IG_PACS 127.0.0.1 11112` or a harness run with a live profile.",
+    )
+    site.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    site.add_argument(
+        "--dicom-port",
+        type=int,
+        default=11112,
+        help="DICOM port (default 11112; 0 picks a free port)",
+    )
+    site.add_argument("--ae-title", default="IG_PACS", help="the site's AE title (default IG_PACS)")
+    site.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch on a fault (repeatable); `interopgate faults` lists them",
+    )
+    site.add_argument(
+        "--move-destination",
+        action="append",
+        default=[],
+        metavar="AE:HOST:PORT",
+        help="a C-MOVE destination the site knows (repeatable)",
+    )
+    site.add_argument("--duration", type=float, default=0, help=argparse.SUPPRESS)
+    site.set_defaults(func=_cmd_site)
+
+    profiles = sub.add_parser("profiles", help="list the profiles in profiles/")
+    profiles.add_argument("--profiles-dir", default="profiles")
+    profiles.set_defaults(func=_cmd_profiles)
+
+    validate = sub.add_parser("validate", help="validate a profile (name or path) and summarise it")
+    validate.add_argument("profile")
+    validate.add_argument("--target", help="as pytest --target")
+    validate.add_argument("--profiles-dir", default="profiles")
+    validate.set_defaults(func=_cmd_validate)
+
+    sub.add_parser("checks", help="list the conformance checks and their clauses").set_defaults(
+        func=_cmd_checks
+    )
+    sub.add_parser("faults", help="list the reference site's fault catalogue").set_defaults(
+        func=_cmd_faults
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `interopgate checks | head` is fine
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InteropGateError as exc:
+        print(f"interopgate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

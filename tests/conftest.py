@@ -1,0 +1,33 @@
+"""Self-tests of the harness. `pytester` runs the conformance suites as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ROOT / "suites"
+PROFILES = ROOT / "profiles"
+
+
+@pytest.fixture
+def run_suites(pytester: pytest.Pytester):
+    """Run the conformance suites in a subprocess; return (result, junit path)."""
+
+    def run(*args: str, suites: Path = SUITES):
+        report_dir = pytester.path / "reports"
+        result = pytester.runpytest_subprocess(
+            str(suites),
+            f"--rootdir={ROOT}",
+            f"--report-dir={report_dir}",
+            "-p",
+            "no:cacheprovider",
+            *args,
+            timeout=180,
+        )
+        return result, report_dir / "junit.xml"
+
+    return run

@@ -1,0 +1,47 @@
+"""The fault-detection matrix: every check can fail, and only the right ones do.
+
+For each fault of the reference site's catalogue the suites run against the site with
+that fault on; the checks the catalogue says the fault breaks must fail, and every other
+check must pass (DESIGN.md principle 2). With no fault, everything passes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from interopgate.checks import CHECKS
+from interopgate.site.faults import FAULTS
+from tests.junit import failing_checks, read_cases
+
+PROFILE = "agfa-cr"
+
+
+def test_clean_site_passes_every_check(run_suites):
+    result, junit = run_suites(f"--profile={PROFILE}")
+    cases = read_cases(junit)
+    assert result.ret == 0, result.stdout.str()
+    assert len(cases) >= 10
+    assert {c.outcome for c in cases} <= {"passed", "skipped"}
+    for case in cases:
+        assert {"profile", "target", "check", "clause"} <= set(case.properties), case.name
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_fails_exactly_its_checks(run_suites, fault):
+    result, junit = run_suites(f"--profile={PROFILE}", f"--site-fault={fault}")
+    cases = read_cases(junit)
+    failed = failing_checks(cases)
+    assert result.ret == 1, result.stdout.str()
+    assert failed == set(FAULTS[fault].breaks), result.stdout.str()
+    for case in cases:
+        if case.outcome == "failed":
+            clause = CHECKS[case.properties["check"]].clause
+            assert clause in case.message, case.message
+            assert "expected:" in case.message and "observed:" in case.message
+            assert "Traceback" not in case.message
+
+
+def test_every_check_is_broken_by_some_fault():
+    broken = {check for fault in FAULTS.values() for check in fault.breaks}
+    assert set(CHECKS) - broken == set(), "a check no fault can fail is a defect"
+    assert broken <= set(CHECKS)
