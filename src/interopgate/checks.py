@@ -66,6 +66,21 @@ _CHECKS = [
         "PS3.4 B.2.3 (C-STORE status), PS3.7 9.1.1",
         "a generated instance of each proposed storage SOP class is stored with status 0000H",
     ),
+    #
+    # ---- C-FIND matching and worklist completeness checks (issue 4): add below ----
+    #
+    #
+    #
+    # ---- HL7 v2 / MLLP checks (issue 5): add below ----
+    #
+    #
+    #
+    # ---- end-to-end workflow checks (issue 6): add below ----
+    #
+    #
+    #
+    # ---- storage / retrieve checks: add below ----
+    #
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

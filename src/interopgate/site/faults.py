@@ -21,7 +21,7 @@ from typing import Literal
 @dataclass(frozen=True)
 class Fault:
     name: str
-    layer: Literal["service", "wire"]
+    layer: Literal["service", "wire", "hl7"]
     description: str
     breaks: tuple[str, ...]
 
@@ -84,6 +84,18 @@ _FAULTS = [
         "(Out of resources)",
         ("dicom.association.max_pdu",),
     ),
+    #
+    # ---- C-FIND matching and worklist faults (issue 4): add below ----
+    #
+    #
+    #
+    # ---- HL7 / MLLP faults (issue 5): add below ----
+    #
+    #
+    #
+    # ---- end-to-end workflow faults (issue 6): add below ----
+    #
+    #
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

@@ -24,6 +24,7 @@ class RunningTarget:
     description: str
     endpoint: Endpoint
     hl7_address: tuple[str, int] | None = None
+    seeder: Any = None  # a seeding.Seeder for this target
     site: Any = None  # the ReferenceSite when kind == "embedded"
     logs: list[Path] = field(default_factory=list)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from interopgate.dicom.association import Endpoint
 from interopgate.profile import EmbeddedTarget
+from interopgate.seeding import EmbeddedSeeder
 from interopgate.site.pacs import ReferenceSite, SiteConfig
 from interopgate.targets import RunningTarget
 
@@ -25,4 +26,5 @@ def start(target: EmbeddedTarget, calling_ae: str, work_dir: Path) -> Iterator[R
                 host, port, target.called_ae, target.connect_timeout, target.dimse_timeout
             ),
             site=site,
+            seeder=EmbeddedSeeder(site),
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from interopgate.dicom.association import Endpoint
 from interopgate.profile import LiveTarget
+from interopgate.seeding import StoreSeeder
 from interopgate.targets import RunningTarget
 from interopgate.targets.preflight import require_dicom
 
@@ -28,4 +29,5 @@ def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[Runni
         description=f"live DICOM {endpoint}{hl7}",
         endpoint=endpoint,
         hl7_address=(target.host, target.hl7_port) if target.hl7_port else None,
+        seeder=StoreSeeder(endpoint, calling_ae),
     )
