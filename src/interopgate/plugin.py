@@ -104,6 +104,8 @@ def pytest_configure(config: pytest.Config) -> None:
         if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
             config.option.htmlpath = str(report_dir / "report.html")
             config.option.self_contained_html = True
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlReport(state), "interopgate-html")
     if config.option.ig_profile:
         try:
             state.loaded = load_profile(
@@ -116,6 +118,31 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"interopgate: {exc}") from None
     elif config.option.ig_target or config.option.ig_faults:
         raise pytest.UsageError("interopgate: --target and --site-fault need --profile=NAME")
+
+
+class HtmlReport:
+    """pytest-html hooks, registered only when pytest-html is installed."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_html_report_title(self, report) -> None:
+        loaded = self.state.loaded
+        report.title = f"InteropGate: {loaded.profile.name}" if loaded else "InteropGate"
+
+    def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
+        loaded = self.state.loaded
+        if loaded is None:
+            return
+        profile = loaded.profile
+        target = getattr(self.state.target, "description", profile.target.kind)
+        prefix.extend(
+            [
+                f"<p>Profile <b>{profile.name}</b> ({loaded.source}): device "
+                f"{profile.device.ae_title}, modality {profile.device.modality}.</p>",
+                f"<p>Target: {target}.</p>",
+            ]
+        )
 
 
 def _uses_xdist_controller(config: pytest.Config) -> bool:
