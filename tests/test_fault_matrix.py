@@ -33,6 +33,7 @@ def test_fault_fails_exactly_its_checks(run_suites, fault):
     failed = failing_checks(cases)
     assert result.ret == 1, result.stdout.str()
     assert failed == set(FAULTS[fault].breaks), result.stdout.str()
+    assert "Exception raised in user's" not in result.stdout.str()  # no broken event handler
     for case in cases:
         if case.outcome == "failed":
             clause = CHECKS[case.properties["check"]].clause
