@@ -191,7 +191,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from interopgate import targets
 
-    work_dir = state.report_dir / "work"
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    work_dir = state.report_dir / (f"work-{worker}" if worker else "work")
     try:
         state.target = state.exit_stack.enter_context(
             targets.start(state.loaded.profile, state.loaded.profile.device.ae_title, work_dir)

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE
 from pynetdicom import sop_class as sop
 
-from interopgate.dicom.association import Endpoint, open_association
+from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetError, TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.targets import RunningTarget
@@ -41,7 +42,13 @@ HOST = "127.0.0.1"
 START_ATTEMPTS = 3  # a port picked free can be taken before the server binds it
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL (Orthanc needs ~2.5 s)
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")  # Orthanc's Debian binary is /usr/sbin/Orthanc
-BIND_ERRORS = ("address already in use", "cannot listen", "bind", "eaddrinuse")
+# What each server logs when its port was taken (dcmqrscp, Orthanc; wlmscpfs says less).
+BIND_ERRORS = (
+    "address already in use",
+    "already in use",
+    "tcp initialization error",
+    "initialization of network connection failed",
+)
 
 
 @dataclass
@@ -119,6 +126,7 @@ class ServerProcess:
         self.log_path = log_path
         self.cwd = cwd
         self.popen: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     @property
     def pid(self) -> int | None:
@@ -138,6 +146,7 @@ class ServerProcess:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if os.name == "posix" else None,
             )
+            log.write(f"--- interopgate: pid {self.popen.pid}\n".encode())
         _RUNNING.add(self)
         return self
 
@@ -154,20 +163,27 @@ class ServerProcess:
         return f"exit code {code}"
 
     def stop(self, grace: float = STOP_GRACE) -> None:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; never leaves it running."""
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; never leaves it running.
+        Signals go to the whole process group: dcmqrscp forks a child per association."""
         _RUNNING.discard(self)
-        if self.popen is None or self.popen.poll() is not None:
+        if self.popen is None or self._stopped:
             return
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.kill()
-            self.popen.wait(5)
+        self._stopped = True
+        if self.popen.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(5)
+        self._signal_group(signal.SIGKILL)  # children that outlived the server
         with self.log_path.open("ab") as log:
             log.write(f"--- interopgate: stopped ({self.exit_status()})\n".encode())
+
+    def _signal_group(self, signum: int) -> None:
+        assert self.popen is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signum)
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -187,33 +203,35 @@ def _stop_leftovers() -> None:
 # --------------------------------------------------------------------------- readiness
 
 
-def answers_echo(endpoint: Endpoint, calling_ae: str) -> bool:
-    contexts = [(sop.Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
-    quick = Endpoint(endpoint.host, endpoint.port, endpoint.called_ae, 1.0, 5.0)
-    with open_association(quick, calling_ae, contexts) as (assoc, _):
+def answers_echo(endpoint: Endpoint, calling_ae: str, timeout: float = 2.0) -> bool:
+    """One association with Verification and a C-ECHO; short timeouts, because a port
+    can also be held by something that is not (yet) this DICOM server."""
+    ae = AE(ae_title=calling_ae)
+    ae.connection_timeout = ae.acse_timeout = ae.network_timeout = timeout
+    ae.dimse_timeout = timeout * 2
+    ae.add_requested_context(sop.Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    try:
+        assoc = ae.associate(endpoint.host, endpoint.port, ae_title=endpoint.called_ae)
         if not assoc.is_established:
             return False
         status = assoc.send_c_echo()
+        assoc.release()
         return status is not None and status.get("Status") == 0x0000
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((HOST, port)) == 0
+    finally:
+        ae.shutdown()
 
 
 def wait_until_ready(
     process: ServerProcess, endpoint: Endpoint, calling_ae: str, timeout: float
 ) -> None:
-    """Poll until the server answers C-ECHO with Success. A bare connect only says the
-    socket is listening; the first association is only tried once it is, so the server
-    logs at most one early attempt. Raise TargetError if it exits or never answers."""
+    """Poll until the server answers C-ECHO with Success. Not a bare TCP connect: that
+    only says a socket listens, and wlmscpfs logs it as a refused association ("bad
+    application context"). Raise TargetError if the server exits or never answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.exit_status() is not None:
             raise _Exited(process)
-        if _port_open(endpoint.port) and answers_echo(endpoint, calling_ae):
+        if answers_echo(endpoint, calling_ae):
             return
         time.sleep(0.05)
     raise TargetError(
@@ -236,9 +254,10 @@ class _Exited(TargetError):
 
 
 def log_path_for(work_dir: Path, name: str) -> Path:
-    """``<report dir>/targets/<name>.log``; one per xdist worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    return work_dir.parent / "targets" / (f"{name}-{worker}.log" if worker else f"{name}.log")
+    """``<report dir>/targets/<name>.log``. The plugin gives each xdist worker its own
+    work dir (``work-gw0``), and so its own log (``<name>-gw0.log``)."""
+    suffix = work_dir.name[len("work") :] if work_dir.name.startswith("work") else ""
+    return work_dir.parent / "targets" / f"{name}{suffix}.log"
 
 
 @contextlib.contextmanager
