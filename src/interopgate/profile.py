@@ -177,7 +177,7 @@ class ContainerTarget(TargetBase):
     """A server in a container started through testcontainers (docker/)."""
 
     kind: Literal["container"]
-    service: str
+    service: Literal["orthanc", "dcm4chee", "dcmtk-wlmscpfs", "dcmtk-dcmqrscp"]  # docker/
 
 
 Target = Annotated[
