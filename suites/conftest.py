@@ -13,6 +13,10 @@ from interopgate.dicom import uids
 from interopgate.plugin import STATE
 
 
+def _move(name: str) -> bool:
+    return uids.resolve(name).keyword.endswith("QueryRetrieveInformationModelMove")
+
+
 def _storage(name: str) -> bool:
     return uids.is_storage(uids.resolve(name))
 
@@ -29,6 +33,7 @@ PARAMETERS = {
     "storage_sop_class": lambda p: [
         n for n in p.dicom.propose if _storage(n) and p.target_provides(n)
     ],
+    "move_sop_class": lambda p: [n for n in p.dicom.propose if _move(n) and p.target_provides(n)],
 }
 
 

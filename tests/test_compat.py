@@ -12,7 +12,7 @@ JUNIT = """<?xml version="1.0"?>
 <testcase name="test_store[CRImageStorage]"><properties>
   <property name="check" value="dicom.storage.store"/><property name="target_name" value="{t}"/>
   <property name="known_deviation" value="answers B000 (vendor ticket 7)"/>
-</properties><skipped type="pytest.xfail" message="known deviation"/></testcase>
+</properties><skipped type="pytest.xfail" message="known deviation: answers B000 (vendor ticket 7) [PS3.4 B.2.3]"/></testcase>
 <testcase name="test_store[NOTSET]"><properties>
   <property name="check" value="dicom.storage.store"/><property name="target_name" value="{t}"/>
 </properties><skipped message="got empty parameter set"/></testcase>

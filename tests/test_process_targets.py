@@ -22,6 +22,7 @@ from interopgate.dicom.association import open_association
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.targets import process
+from tests.conftest import PROFILES
 from tests.junit import read_cases
 from tests.worklist_items import worklist_item, worklist_query
 
@@ -242,3 +243,41 @@ def test_suites_run_against_the_real_server(run_suites, pytester, server):
     assert log.exists() and f"log {log}" in output
     pids = server_pids(log)
     assert pids and not any(alive(pid) for pid in pids), "a server process was left behind"
+
+
+@pytest.mark.parametrize(
+    ("server", "outcome"), [("dcmtk-dcmqrscp", "passed"), ("orthanc", "xfailed")]
+)
+def test_retrieve_on_real_archives_with_declared_deviations(run_suites, server, outcome):
+    """dcmqrscp refuses a C-MOVE to an unknown destination with A801H; Orthanc answers
+    C000H, which its target profile declares: a known deviation, observed, not hidden."""
+    _require(server)
+    result, junit = run_suites("--profile=review-workstation", f"--target={server}")
+    assert result.ret == 0, result.stdout.str()
+    moves = [
+        c
+        for c in read_cases(junit)
+        if c.properties["check"] == "dicom.retrieve.move_unknown_destination"
+    ]
+    assert [c.outcome for c in moves] == [outcome], result.stdout.str()
+    if outcome == "xfailed":
+        assert "C000H" in moves[0].properties["known_deviation"]
+
+
+def test_deviation_a_real_server_does_not_commit_fails_the_run(run_suites, tmp_path):
+    """Declaring a deviation dcmqrscp does not have is caught: the run fails with
+    "known deviation no longer observed", so profiles cannot hide anything."""
+    _require("dcmtk-dcmqrscp")
+    stale = tmp_path / "dcmqrscp-stale.yaml"
+    stale.write_text(
+        (PROFILES / "targets" / "dcmtk-dcmqrscp.yaml")
+        .read_text()
+        .replace(
+            "known_deviations: []",
+            "known_deviations:\n  - {check: dicom.association.echo, reason: claimed broken}",
+        )
+    )
+    result, junit = run_suites("--profile=agfa-cr", f"--target={stale}")
+    assert result.ret == 1
+    [echo] = [c for c in read_cases(junit) if c.properties["check"] == "dicom.association.echo"]
+    assert echo.outcome == "failed" and "known deviation no longer observed" in echo.message

@@ -37,10 +37,10 @@ def test_server_killed_mid_run_fails_the_remaining_checks_clearly(run_suites, py
     result, junit = run_suites("--profile=agfa-cr", "--target=dcmtk-dcmqrscp", "-p", "ig_chaos")
     output = result.stdout.str()
     assert result.ret == 1, output
-    cases = read_cases(junit)
+    cases = [c for c in read_cases(junit) if "empty parameter set" not in c.message]
     assert len(cases) == 13, output  # the report is complete: every check has a verdict
     assert [c.outcome for c in cases[:3]] == ["passed"] * 3
-    after = [c for c in cases[3:] if c.outcome != "skipped"]
+    after = cases[3:]
     assert after and all(c.outcome == "failed" for c in after), output
     for case in after:
         assert "expected:" in case.message and "observed:" in case.message, case.message

@@ -272,6 +272,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             ("check", check.id),
             ("clause", check.clause),
         ]
+        if state.target is not None:  # started in sessionstart, before collection
+            item.user_properties.append(("target_address", str(state.target.endpoint)))  # type: ignore[attr-defined]
         callspec = getattr(item, "callspec", None)
         deviation = profile.deviation_for(check.id, callspec.id if callspec else None)
         if deviation is not None:
@@ -290,8 +292,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if state.unavailable:
         pytest.skip(state.unavailable)
-    if state.target is not None:
-        item.user_properties.append(("target_address", str(state.target.endpoint)))  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)

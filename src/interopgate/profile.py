@@ -505,7 +505,11 @@ def load_profile(
             raise ProfileError(
                 f"--site-fault applies to the embedded site only; the target is {tgt.get('kind')!r}"
             )
-        data["target"] = {**tgt, "faults": [*tgt.get("faults", []), *extra_faults]}
+        data["target"] = {
+            "kind": "embedded",
+            **tgt,
+            "faults": [*tgt.get("faults", []), *extra_faults],
+        }
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
