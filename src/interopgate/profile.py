@@ -85,9 +85,24 @@ AETitle = Annotated[str, AfterValidator(_ae_title)]
 SopClass = Annotated[str, AfterValidator(_uid_name("SOP Class"))]
 TransferSyntax = Annotated[str, AfterValidator(_uid_name("Transfer Syntax"))]
 ANY_STORAGE = "AnyStorage"
-ProvidedSopClass = Annotated[
-    str, AfterValidator(lambda v: v if v == ANY_STORAGE else _uid_name("SOP Class")(v))
-]
+
+
+def _provided_sop_class(value: str) -> str:
+    """A SOP class name, or ``AnyStorage`` for every storage SOP class."""
+    if value == ANY_STORAGE:
+        return value
+    try:
+        uids.resolve(value)
+    except KeyError:
+        raise ValueError(
+            f"unknown SOP Class {value!r}{did_you_mean(value, [ANY_STORAGE, *uids.names()])}; "
+            f"use {ANY_STORAGE}, a PS3.6 keyword such as ComputedRadiographyImageStorage "
+            "or a dotted UID"
+        ) from None
+    return value
+
+
+ProvidedSopClass = Annotated[str, AfterValidator(_provided_sop_class)]
 FaultName = Annotated[str, AfterValidator(_fault_name)]
 CheckId = Annotated[str, AfterValidator(_check_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
