@@ -108,7 +108,9 @@ def _ready(compose: Any, service: Service, target: ContainerTarget, calling_ae: 
     host = "127.0.0.1"
     deadline = time.monotonic() + service.startup_timeout
     while time.monotonic() < deadline:
-        port = compose.get_service_port(service.compose_service, service.dicom_port)
+        port = None
+        with contextlib.suppress(Exception):  # not published yet while the container starts
+            port = compose.get_service_port(service.compose_service, service.dicom_port)
         if port:
             endpoint = Endpoint(
                 host, int(port), target.called_ae, target.connect_timeout, target.dimse_timeout
