@@ -118,3 +118,11 @@ def test_preflight_passes_dicom_and_reports_hl7(run_suites, site):
     assert result.ret == 3, output
     assert "cannot reach the DICOM target" not in output
     assert "cannot reach the HL7 (MLLP) target" in output
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (PROFILES / "targets").glob("*.yaml")))
+def test_every_target_profile_is_valid(name):
+    loaded = load_profile("agfa-cr", PROFILES, target=name)
+    assert loaded.profile.target.kind in ("process", "container")
+    for deviation in loaded.profile.known_deviations:
+        assert deviation.clause, f"{name}: a deviation names its clause"
