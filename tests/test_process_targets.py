@@ -125,12 +125,18 @@ def test_instances_are_seeded_by_c_store_and_found(start_target, server):
         assert running.move_destination == (DEVICE, "127.0.0.1", running.move_destination[2])
 
 
-def test_worklist_server_cannot_store_instances(start_target):
-    with (
-        start_target("dcmtk-wlmscpfs") as running,
-        pytest.raises(TargetUnavailable, match="worklist server only"),
-    ):
-        running.seeder.store_instances([])
+@pytest.mark.parametrize(
+    ("server", "seed", "reason"),
+    [
+        ("dcmtk-wlmscpfs", "store_instances", "worklist server only"),
+        ("dcmtk-dcmqrscp", "add_worklist_items", "no Modality Worklist service"),
+    ],
+)
+def test_what_a_server_cannot_hold_is_unavailable_with_the_reason(
+    start_target, server, seed, reason
+):
+    with start_target(server) as running, pytest.raises(TargetUnavailable, match=reason):
+        getattr(running.seeder, seed)([])
 
 
 # --------------------------------------------------------------------------- lifecycle

@@ -112,6 +112,16 @@ def dcmqrscp_config(target: ProcessTarget, calling_ae: str, data_dir: Path, port
     )
 
 
+class ArchiveSeeder(StoreSeeder):
+    """dcmqrscp: instances by C-STORE; it has no worklist service to seed (dcmqrscp(1))."""
+
+    def add_worklist_items(self, items: Sequence[Dataset]) -> SeedReceipt:
+        raise TargetUnavailable(
+            "dcmqrscp provides no Modality Worklist service; worklist checks need "
+            "--target=dcmtk-wlmscpfs or --target=orthanc"
+        )
+
+
 class Dcmqrscp:
     name = "dcmtk-dcmqrscp"
     package = "dcmtk"
@@ -127,7 +137,7 @@ class Dcmqrscp:
         endpoint = Endpoint(
             "127.0.0.1", ports.dicom, target.called_ae, target.connect_timeout, target.dimse_timeout
         )
-        return Launch(argv, StoreSeeder(endpoint, calling_ae), {"config": config})
+        return Launch(argv, ArchiveSeeder(endpoint, calling_ae), {"config": config})
 
 
 SERVERS = {"dcmtk-wlmscpfs": Wlmscpfs, "dcmtk-dcmqrscp": Dcmqrscp}
