@@ -13,15 +13,27 @@ from interopgate.dicom import uids
 from interopgate.plugin import STATE
 
 
+def _move(name: str) -> bool:
+    return uids.resolve(name).keyword.endswith("QueryRetrieveInformationModelMove")
+
+
 def _storage(name: str) -> bool:
-    return uids.resolve(name).keyword.endswith("Storage")
+    return uids.is_storage(uids.resolve(name))
 
 
+# What the target provides (``target.provides``, its conformance statement) decides which
+# proposed contexts must be accepted and which rejected with result 3 (PS3.8 9.3.3.2).
 PARAMETERS = {
-    "proposed_sop_class": lambda p: p.dicom.propose,
-    "rejected_sop_class": lambda p: p.dicom.expect_rejected,
+    "proposed_sop_class": lambda p: [n for n in p.dicom.propose if p.target_provides(n)],
+    "rejected_sop_class": lambda p: [
+        *(n for n in p.dicom.expect_rejected if not p.target_provides(n)),
+        *(n for n in p.dicom.propose if not p.target_provides(n)),
+    ],
     "transfer_syntax": lambda p: p.dicom.transfer_syntaxes,
-    "storage_sop_class": lambda p: [n for n in p.dicom.propose if _storage(n)],
+    "storage_sop_class": lambda p: [
+        n for n in p.dicom.propose if _storage(n) and p.target_provides(n)
+    ],
+    "move_sop_class": lambda p: [n for n in p.dicom.propose if _move(n) and p.target_provides(n)],
 }
 
 

@@ -81,6 +81,11 @@ _CHECKS = [
     #
     # ---- storage / retrieve checks: add below ----
     #
+    Check(
+        "dicom.retrieve.move_unknown_destination",
+        "PS3.4 C.4.2.1.5, Table C.4-2 (C-MOVE status A801: Refused: Move Destination unknown)",
+        "a C-MOVE to a destination AE the target does not know is refused with status A801H",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

@@ -57,6 +57,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "profiles/targets/ (e.g. orthanc), or dicom://CALLED_AE@host:port for a live system.",
     )
     group.addoption(
+        "--target-host",
+        dest="ig_target_host",
+        metavar="HOST",
+        help="the target's host; makes the target live (with --dicom-port) if it is not",
+    )
+    group.addoption(
+        "--dicom-port",
+        dest="ig_dicom_port",
+        type=_port,
+        metavar="PORT",
+        help="the target's DICOM port; makes the target live if it is not",
+    )
+    group.addoption(
+        "--hl7-port",
+        dest="ig_hl7_port",
+        type=_port,
+        metavar="PORT",
+        help="the target's HL7 (MLLP) port; makes the target live if it is not",
+    )
+    group.addoption(
+        "--called-ae",
+        dest="ig_called_ae",
+        metavar="AE",
+        help="the target's AE title (called AE), for any target kind",
+    )
+    group.addoption(
         "--site-fault",
         dest="ig_faults",
         action="append",
@@ -81,6 +107,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
     parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")
+
+
+def _port(text: str) -> int:
+    """argparse type for the port options: an integer 1-65535, else one sentence."""
+    import argparse
+
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number 1-65535, got {text!r}")
+    return int(text)
+
+
+def _target_fields(config: pytest.Config) -> dict[str, object]:
+    """The --target-host/--dicom-port/--hl7-port/--called-ae overrides that were given."""
+    fields = {
+        "host": config.option.ig_target_host,
+        "dicom_port": config.option.ig_dicom_port,
+        "hl7_port": config.option.ig_hl7_port,
+        "called_ae": config.option.ig_called_ae,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def target_name(target) -> str:
+    """A short name for the target: the column of the compatibility table."""
+    if target.kind == "process":
+        return target.server
+    if target.kind == "container":
+        return f"container:{target.service}"
+    if target.kind == "live":
+        return f"live:{target.host}:{target.dicom_port}"
+    return target.kind
 
 
 def _state(config: pytest.Config) -> RunState:
@@ -113,11 +170,14 @@ def pytest_configure(config: pytest.Config) -> None:
                 profiles_dir,
                 target=config.option.ig_target,
                 extra_faults=config.option.ig_faults,
+                target_fields=_target_fields(config),
             )
         except InteropGateError as exc:
             raise pytest.UsageError(f"interopgate: {exc}") from None
-    elif config.option.ig_target or config.option.ig_faults:
-        raise pytest.UsageError("interopgate: --target and --site-fault need --profile=NAME")
+    elif config.option.ig_target or config.option.ig_faults or _target_fields(config):
+        raise pytest.UsageError(
+            "interopgate: --target, --site-fault and the target options need --profile=NAME"
+        )
 
 
 class HtmlReport:
@@ -158,7 +218,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     from interopgate import targets
 
-    work_dir = state.report_dir / "work"
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    work_dir = state.report_dir / (f"work-{worker}" if worker else "work")
     try:
         state.target = state.exit_stack.enter_context(
             targets.start(state.loaded.profile, state.loaded.profile.device.ae_title, work_dir)
@@ -234,9 +295,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties += [
             ("profile", profile.name),
             ("target", profile.target.kind),
+            ("target_name", target_name(profile.target)),
             ("check", check.id),
             ("clause", check.clause),
         ]
+        if state.target is not None:  # started in sessionstart, before collection
+            item.user_properties.append(("target_address", str(state.target.endpoint)))  # type: ignore[attr-defined]
         callspec = getattr(item, "callspec", None)
         deviation = profile.deviation_for(check.id, callspec.id if callspec else None)
         if deviation is not None:
@@ -255,8 +319,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     if state.unavailable:
         pytest.skip(state.unavailable)
-    if state.target is not None:
-        item.user_properties.append(("target_address", str(state.target.endpoint)))  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -269,6 +331,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             if path is not None:
                 _state(item.config).evidence_files.append(path)
             report.sections.append(("wire transcript", transcript.text()))
+        problem = _target_problem(item.config) if report.failed else None
+        if problem:
+            report.longrepr = f"{report.longrepr}\n  target: {problem}"
         if report.failed and "XPASS(strict)" in str(report.longrepr):
             report.longrepr = (
                 f"known deviation no longer observed: {item.nodeid} passes, so the deviation "
@@ -276,6 +341,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 f"({_state(item.config).loaded.source})"  # type: ignore[union-attr]
             )
     return report
+
+
+def _target_problem(config: pytest.Config) -> str | None:
+    """What happened to the target, if it died during the run (process targets)."""
+    target = _state(config).target
+    problem = getattr(target, "problem", None)
+    return problem() if problem else None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -289,6 +361,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         parts.append(
             f"{len(state.evidence_files)} evidence file(s) in {state.report_dir}/evidence/"
         )
+    logs = getattr(state.target, "logs", None)
+    if logs:
+        parts.append("target log " + ", ".join(map(str, logs)))
     terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))
 
 

@@ -84,6 +84,25 @@ def _check_id(value: str) -> str:
 AETitle = Annotated[str, AfterValidator(_ae_title)]
 SopClass = Annotated[str, AfterValidator(_uid_name("SOP Class"))]
 TransferSyntax = Annotated[str, AfterValidator(_uid_name("Transfer Syntax"))]
+ANY_STORAGE = "AnyStorage"
+
+
+def _provided_sop_class(value: str) -> str:
+    """A SOP class name, or ``AnyStorage`` for every storage SOP class."""
+    if value == ANY_STORAGE:
+        return value
+    try:
+        uids.resolve(value)
+    except KeyError:
+        raise ValueError(
+            f"unknown SOP Class {value!r}{did_you_mean(value, [ANY_STORAGE, *uids.names()])}; "
+            f"use {ANY_STORAGE}, a PS3.6 keyword such as ComputedRadiographyImageStorage "
+            "or a dotted UID"
+        ) from None
+    return value
+
+
+ProvidedSopClass = Annotated[str, AfterValidator(_provided_sop_class)]
 FaultName = Annotated[str, AfterValidator(_fault_name)]
 CheckId = Annotated[str, AfterValidator(_check_id)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -136,6 +155,12 @@ class TargetBase(Strict):
     )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     dimse_timeout: float = Field(10.0, gt=0, le=600)
+    provides: list[ProvidedSopClass] | None = Field(
+        None,
+        description="the SOP classes the target's conformance statement says it provides "
+        "(AnyStorage = every storage SOP class); unset = as the device profile expects. "
+        "Proposed classes it does not provide are expected rejected with result 3.",
+    )
 
 
 class EmbeddedTarget(TargetBase):
@@ -160,13 +185,14 @@ class ProcessTarget(TargetBase):
 
     kind: Literal["process"]
     server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc"]
+    startup_timeout: float = Field(20.0, gt=0, le=300)
 
 
 class ContainerTarget(TargetBase):
     """A server in a container started through testcontainers (docker/)."""
 
     kind: Literal["container"]
-    service: str
+    service: Literal["orthanc", "dcm4chee", "dcmtk-wlmscpfs", "dcmtk-dcmqrscp"]  # docker/
 
 
 Target = Annotated[
@@ -228,6 +254,17 @@ class Profile(Strict):
     dicom: Dicom = Dicom()
     hl7: HL7 = HL7()
     known_deviations: list[KnownDeviation] = []
+
+    def target_provides(self, name: str) -> bool:
+        """Whether the target provides a SOP class (by ``target.provides``; when that is
+        unset, whatever the device does not expect rejected)."""
+        uid = uids.resolve(name)
+        provides = self.target.provides
+        if provides is None:
+            return uid not in {uids.resolve(n) for n in self.dicom.expect_rejected}
+        if ANY_STORAGE in provides and uids.is_storage(uid):
+            return True
+        return uid in {uids.resolve(n) for n in provides if n != ANY_STORAGE}
 
     def deviation_for(self, check_id: str, param_id: str | None) -> KnownDeviation | None:
         """The deviation covering ``check_id`` (or ``check_id[param]``), if any."""
@@ -416,12 +453,46 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
     return doc.data
 
 
+_NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
+_LIVE_KEEPS = {"called_ae", "accepts_any_called_ae", "connect_timeout", "dimse_timeout", "provides"}
+
+
+def apply_target_fields(target: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The command-line target options over the profile's target. An address option
+    makes a non-live target live (keeping its AE title and promises); ``--called-ae``
+    alone applies to any kind (the embedded site or a started server takes that title)."""
+    if "called_ae" in fields:
+        try:
+            _ae_title(fields["called_ae"])
+        except ValueError as exc:
+            raise ProfileError(f"--called-ae {fields['called_ae']!r}: {exc}") from None
+    merged = dict(target)
+    network = [key for key in fields if key in _NETWORK_FIELDS]
+    if network and merged.get("kind", "embedded") != "live":
+        was = merged.get("kind", "embedded")
+        merged = {key: value for key, value in merged.items() if key in _LIVE_KEEPS}
+        merged["kind"] = "live"
+        options = ", ".join(_NETWORK_FIELDS[key] for key in network)
+        if "dicom_port" not in fields:
+            raise ProfileError(
+                f"{options} turn the {was} target into a live one, which needs --dicom-port too"
+            )
+        if "called_ae" not in fields and "called_ae" not in target:
+            raise ProfileError(
+                f"{options} turn the {was} target into a live one: give its AE title with "
+                "--called-ae"
+            )
+    merged.update(fields)
+    return merged
+
+
 def load_profile(
     ref: str,
     profiles_dir: Path,
     *,
     target: str | None = None,
     extra_faults: list[str] | None = None,
+    target_fields: dict[str, Any] | None = None,
 ) -> LoadedProfile:
     """Load, merge (``extends:``), override (``--target``, ``--site-fault``) and validate."""
     path = resolve_path(ref, profiles_dir)
@@ -441,13 +512,19 @@ def load_profile(
         ]
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
+    if target_fields:
+        data["target"] = apply_target_fields(data.get("target") or {}, target_fields)
     if extra_faults:
         tgt = data.get("target") or {}
         if tgt.get("kind", "embedded") != "embedded":
             raise ProfileError(
                 f"--site-fault applies to the embedded site only; the target is {tgt.get('kind')!r}"
             )
-        data["target"] = {**tgt, "faults": [*tgt.get("faults", []), *extra_faults]}
+        data["target"] = {
+            "kind": "embedded",
+            **tgt,
+            "faults": [*tgt.get("faults", []), *extra_faults],
+        }
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

@@ -56,6 +56,15 @@ def resolve(name: str, kind: str = "SOP Class") -> UID:
         raise KeyError(name) from None
 
 
+def is_storage(uid: str) -> bool:
+    """A Storage Service Class SOP class (PS3.4 Annex B), by pynetdicom's service table:
+    keywords do not tell (``DigitalXRayImageStorageForPresentation`` ends otherwise)."""
+    from pynetdicom.service_class import StorageServiceClass
+    from pynetdicom.sop_class import uid_to_service_class
+
+    return uid_to_service_class(uid) is StorageServiceClass
+
+
 def label(uid: str) -> str:
     """A human name for a UID: ``RT Plan Storage (1.2.840.10008.5.1.4.1.1.481.5)``."""
     entry = UID_dictionary.get(uid)

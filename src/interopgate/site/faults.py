@@ -96,6 +96,16 @@ _FAULTS = [
     # ---- end-to-end workflow faults (issue 6): add below ----
     #
     #
+    #
+    # ---- storage / retrieve faults: add below ----
+    #
+    Fault(
+        "move-unknown-destination-c000",
+        "wire",
+        "a C-MOVE to an unknown destination AE is answered C000H (Unable to process) instead "
+        "of A801H (Refused: Move Destination unknown), as Orthanc 1.10 does",
+        ("dicom.retrieve.move_unknown_destination",),
+    ),
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

@@ -18,6 +18,9 @@ from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
 from pynetdicom.pdu_items import PresentationContextItemAC
 
 PDU_HEADER = 6  # type (1), reserved (1), length (4, big endian): PS3.8 9.3.1
+# The Status element (0000,0900), VR US, length 2, as it appears in a command set.
+MOVE_DESTINATION_UNKNOWN = bytes.fromhex("0000 0009 02000000 01a8")
+UNABLE_TO_PROCESS = bytes.fromhex("0000 0009 02000000 00c0")
 
 
 def read_pdu(sock: socket.socket) -> bytes | None:
@@ -115,6 +118,10 @@ class WireRelay:
         return request.encode()
 
     def _rewrite_response(self, pdu: bytes) -> bytes:
+        if pdu[0] == 0x04 and "move-unknown-destination-c000" in self.faults:
+            # Status (0000,0900) US A801H in an Implicit VR LE command set (PS3.7 E.1),
+            # rewritten in place to C000H: same length, group length unchanged.
+            return pdu.replace(MOVE_DESTINATION_UNKNOWN, UNABLE_TO_PROCESS)
         if pdu[0] != 0x02 or not self.faults & {"wrong-reject-reason", "seven-bit-context-id"}:
             return pdu
         accept = A_ASSOCIATE_AC()

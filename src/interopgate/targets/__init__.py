@@ -9,7 +9,7 @@ peer is reported once, in one line, before any check runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,16 @@ class RunningTarget:
     seeder: Any = None  # a seeding.Seeder for this target
     site: Any = None  # the ReferenceSite when kind == "embedded"
     logs: list[Path] = field(default_factory=list)
+    name: str = ""  # e.g. "orthanc", "dcmtk-wlmscpfs"; the column of the compatibility table
+    pid: int | None = None  # process targets: the server's process id
+    # (AE title, host, port) the target knows as C-MOVE destination, for retrieve checks
+    move_destination: tuple[str, str, int] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # config paths, REST base URL, ...
+    # None while the target is fine, else one sentence on what happened to it (it died)
+    health: Callable[[], str | None] | None = None
+
+    def problem(self) -> str | None:
+        return self.health() if self.health else None
 
 
 @contextlib.contextmanager

@@ -26,5 +26,6 @@ def start(target: EmbeddedTarget, calling_ae: str, work_dir: Path) -> Iterator[R
                 host, port, target.called_ae, target.connect_timeout, target.dimse_timeout
             ),
             site=site,
+            name="embedded",
             seeder=EmbeddedSeeder(site),
         )

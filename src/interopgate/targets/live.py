@@ -10,7 +10,7 @@ from interopgate.dicom.association import Endpoint
 from interopgate.profile import LiveTarget
 from interopgate.seeding import StoreSeeder
 from interopgate.targets import RunningTarget
-from interopgate.targets.preflight import require_dicom
+from interopgate.targets.preflight import require
 
 
 @contextlib.contextmanager
@@ -22,12 +22,14 @@ def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[Runni
         target.connect_timeout,
         target.dimse_timeout,
     )
-    require_dicom(endpoint, calling_ae, promiscuous=target.accepts_any_called_ae)
+    hl7_address = (target.host, target.hl7_port) if target.hl7_port else None
+    require(endpoint, calling_ae, hl7_address)
     hl7 = f", HL7 {target.host}:{target.hl7_port}" if target.hl7_port else ""
     yield RunningTarget(
         kind="live",
         description=f"live DICOM {endpoint}{hl7}",
         endpoint=endpoint,
-        hl7_address=(target.host, target.hl7_port) if target.hl7_port else None,
+        hl7_address=hl7_address,
+        name=f"live:{target.host}:{target.dicom_port}",
         seeder=StoreSeeder(endpoint, calling_ae),
     )

@@ -15,6 +15,41 @@ from interopgate.dicom.association import Endpoint, open_association
 from interopgate.errors import TargetError
 
 
+def require(endpoint: Endpoint, calling_ae: str, hl7_address: tuple[str, int] | None) -> None:
+    """Every interface of a live target, one line per problem, in one TargetError."""
+    problems = []
+    try:
+        require_dicom(endpoint, calling_ae)
+    except TargetError as exc:
+        problems.append(str(exc))
+    if hl7_address is not None:
+        problem = hl7_problem(*hl7_address, timeout=endpoint.connect_timeout)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise TargetError("\n".join(problems))
+
+
+def hl7_problem(host: str, port: int, timeout: float = 5.0) -> str | None:
+    """MLLP has no echo (HL7 2.5 Appendix C): a TCP connection that opens is all a
+    pre-flight can ask without sending a message into a hospital system."""
+    try:
+        with socket.create_connection((host, port), timeout):
+            return None
+    except socket.gaierror:
+        why = f"unknown host {host!r}"
+    except TimeoutError:
+        why = f"no answer within {timeout:g} s"
+    except ConnectionRefusedError:
+        why = "connection refused"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    return (
+        f"cannot reach the HL7 (MLLP) target at {host}:{port} ({why}): is its interface "
+        "engine listening, and is hl7_port right?"
+    )
+
+
 def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False) -> None:
     contexts = [(sop.Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
     with open_association(endpoint, calling_ae, contexts) as (assoc, negotiation):
