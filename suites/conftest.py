@@ -22,6 +22,7 @@ PARAMETERS = {
     "rejected_sop_class": lambda p: p.dicom.expect_rejected,
     "transfer_syntax": lambda p: p.dicom.transfer_syntaxes,
     "storage_sop_class": lambda p: [n for n in p.dicom.propose if _storage(n)],
+    "information_model": lambda p: p.dicom.find.information_models,
 }
 
 

@@ -71,7 +71,7 @@ class Transcript:
         name = type(message).__name__.replace("_", "-")
         command = message.command_set
         status = command.get("Status")
-        extra = f" status 0x{int(status.value):04X}" if status is not None else ""
+        extra = f" status 0x{int(status):04X}" if status is not None else ""
         self.note(f"{direction} {name}{extra}")
 
     def text(self) -> str:
