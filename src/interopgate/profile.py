@@ -184,10 +184,12 @@ class Worklist(Strict):
         "item; 'today', 'today+Nd', 'today-Nd' are dates (also in ranges: today-1d-today+1d)",
     )
     required_return_keys: list[str] = []
-    source: Literal["generated", "declared", "hl7"] = Field(
+    source: Literal["generated", "preloaded", "declared", "hl7"] = Field(
         "generated",
-        description="generated: the harness seeds Faker items through the target's seeder; "
-        "declared: the target already holds `items`; hl7: items are fed over the HL7 interface",
+        description="generated: the harness seeds its Faker items through the target's "
+        "seeder; preloaded: the target already holds those items for this --seed (e.g. "
+        ".wl files written beforehand); declared: the target holds `items`; hl7: items "
+        "are fed over the HL7 interface (the seeder's worklist feed)",
     )
     items: list[dict[str, Any]] = Field(
         [], description="with source: declared, the worklist items the target holds (keywords)"

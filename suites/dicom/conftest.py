@@ -55,7 +55,9 @@ def query_data(pytestconfig: pytest.Config, profile, target) -> SeededData:
         target.seeder.store_instances(data.studies())
     except TargetUnavailable as exc:
         seeded.instances = str(exc)
-    if worklist is not None and worklist.source == "declared":
+    if worklist is not None and worklist.source == "preloaded":
+        pass  # the target holds the generated items already (same --seed)
+    elif worklist is not None and worklist.source == "declared":
         seeded.worklist = (
             "the profile declares the target's worklist (dicom.worklist.source: declared): "
             "matching checks need generated items"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import time
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ class FindResponse:
     status: int
     identifier: Dataset | None
     has_data_set: bool  # CommandDataSetType != 0101H on the wire (PS3.7 E.1)
+    arrived: float = 0.0  # time.monotonic() when the message was decoded off the wire
 
 
 @dataclass
@@ -167,6 +169,18 @@ class FindOutcome:
     refusal: str = ""
     responses: list[FindResponse] = field(default_factory=list)
     cancelled_after: int | None = None  # matches received when C-CANCEL was sent
+    cancel_sent: float | None = None  # time.monotonic() of the C-CANCEL-FIND-RQ
+
+    def pending_after_cancel(self) -> int:
+        """Pending responses that reached us after the C-CANCEL was sent: the SCP sent
+        them after it could have seen the cancel (give or take the round trip)."""
+        if self.cancel_sent is None:
+            return 0
+        return sum(
+            1
+            for r in self.responses
+            if r.status in (0xFF00, 0xFF01) and r.arrived > self.cancel_sent
+        )
 
     @property
     def matches(self) -> list[Dataset]:
@@ -209,7 +223,10 @@ def describe_query(identifier: Dataset) -> str:
             if inner:
                 parts.append(f"{element.keyword}[{inner}]")
         elif element.value not in (None, ""):
-            parts.append(f'{element.keyword}="{element.value}"')
+            value = element.value
+            if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+                value = "\\".join(str(v) for v in value)
+            parts.append(f'{element.keyword}="{value}"')
     return " ".join(parts) or "(universal keys only)"
 
 
@@ -224,7 +241,7 @@ class FindSession:
         self._assoc = None
         self._stack = contextlib.ExitStack()
         self._message_id = 0
-        self._wire_data: list[bool] = []
+        self._wire_data: list[tuple[bool, float]] = []
 
     def __enter__(self) -> FindSession:
         assoc, negotiation = self._stack.enter_context(
@@ -247,7 +264,7 @@ class FindSession:
     def _on_dimse(self, event: evt.Event) -> None:
         command = event.message.command_set
         if command.CommandField == 0x8020:  # C-FIND-RSP
-            self._wire_data.append(command.CommandDataSetType != 0x0101)
+            self._wire_data.append((command.CommandDataSetType != 0x0101, time.monotonic()))
 
     def find(self, identifier: Dataset, *, cancel_after: int | None = None) -> FindOutcome:
         """Send one C-FIND; with ``cancel_after=n`` send a C-CANCEL-FIND-RQ once ``n``
@@ -261,6 +278,7 @@ class FindSession:
         self.device.transcript.note(f"C-FIND {self.model.label}: {describe_query(identifier)}")
         self._message_id += 1
         self._wire_data = []
+        _quiesce_reactor(assoc)
         sop_class = self.model.sop_class
         for status, found in assoc.send_c_find(identifier, sop_class, msg_id=self._message_id):
             if "Status" not in status:
@@ -272,11 +290,35 @@ class FindSession:
                 and len(outcome.matches) >= cancel_after
             ):
                 outcome.cancelled_after = len(outcome.matches)
+                outcome.cancel_sent = time.monotonic()
                 self.device.transcript.note(f">> C-CANCEL-FIND-RQ for message {self._message_id}")
                 assoc.send_c_cancel(self._message_id, query_model=sop_class)
-        for response, had_data in zip(outcome.responses, self._wire_data, strict=False):
-            response.has_data_set = had_data
+        for response, (had_data, arrived) in zip(outcome.responses, self._wire_data, strict=False):
+            response.has_data_set, response.arrived = had_data, arrived
         return outcome
+
+
+def _quiesce_reactor(assoc) -> None:
+    """Make sure pynetdicom's association reactor is blocked before a C-FIND.
+
+    ``send_c_find`` pauses the reactor by clearing a checkpoint and waiting for its
+    ``_is_paused`` flag, but the flag is also True for the instant between the reactor
+    passing the checkpoint and clearing the flag; a fast response can then be taken off
+    the DIMSE queue by the reactor and the C-FIND waits for the DIMSE timeout (seen
+    about once in a few hundred queries). Holding the checkpoint closed and seeing the
+    flag stay True across one reactor period (1 ms) rules that out.
+    """
+    checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+    if checkpoint is None:
+        return
+    checkpoint.clear()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if assoc._is_paused:
+            time.sleep(0.003)
+            if assoc._is_paused:
+                return
+        time.sleep(0.0005)
 
 
 def find(
