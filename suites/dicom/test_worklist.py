@@ -14,7 +14,14 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from fixtures.worklist import describe_item
-from interopgate.dicom.query import MODELS, SPS, FindSession, build_identifier, describe_query
+from interopgate.dicom.query import (
+    MODELS,
+    SPS,
+    FindSession,
+    build_identifier,
+    describe_query,
+    resolve_dates,
+)
 
 MODEL = MODELS["worklist"]
 
@@ -147,6 +154,18 @@ def _run(check, device, profile, query_data, repeat: int, variant: str, inspect)
     return identifier, failed_queries, list(lines.values()), returned
 
 
+def _declared_for_today(items: list[Dataset]) -> list[str]:
+    """Accession Numbers of the declared items scheduled today (or undated)."""
+    today = resolve_dates("today")
+    found = []
+    for item in items:
+        steps = item.get(SPS) or [Dataset()]
+        date = str(steps[0].get("ScheduledProcedureStepStartDate", "") or "")
+        if date in ("", today):
+            found.append(str(item.get("AccessionNumber", "") or "?"))
+    return found
+
+
 @pytest.mark.check("dicom.worklist.sps_sequence")
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_sps_sequence_present(check, device, profile, query_data, repeat, variant):
@@ -164,12 +183,22 @@ def test_sps_sequence_present(check, device, profile, query_data, repeat, varian
     )
     query = f"{MODEL.label} {describe_query(identifier)}"
     if returned == 0:
-        if query_data.worklist:  # nothing was seeded: nothing to expect
+        declared = _declared_for_today(query_data.declared_worklist)
+        if not query_data.worklist:
+            expected = (
+                f"the items seeded for today for {profile.device.ae_title} "
+                f"({profile.device.modality})"
+            )
+        elif declared:
+            expected = (
+                f"the {len(declared)} item(s) scheduled today that the profile declares "
+                f"(dicom.worklist.items: accession {', '.join(declared)})"
+            )
+        else:  # nothing seeded or declared: nothing to expect
             pytest.skip(f"{query}: the target returned no items to inspect")
         check.fail(
             f"{query}: today's worklist",
-            expected=f"the items seeded for today for {profile.device.ae_title} "
-            f"({profile.device.modality})",
+            expected=expected,
             observed="no items (the worklist is empty)",
         )
     check.expect(
