@@ -90,3 +90,21 @@ def test_repeat_must_be_positive(run_suites):
     result, _ = run_suites("--profile=agfa-cr", "--repeat=0")
     assert result.ret == 4
     assert "--repeat=0: expected 1 or more" in result.stderr.str()
+
+
+def _pn_profile(tmp_path, pn_matching: str):
+    path = tmp_path / f"pn-{pn_matching}.yaml"
+    path.write_text(f"extends: agfa-cr\ndicom:\n  find: {{pn_matching: {pn_matching}}}\n")
+    return path
+
+
+def test_pn_case_expectation_comes_from_the_profile(run_suites, tmp_path):
+    """The reference site matches PN case-sensitively: a profile claiming that passes;
+    one claiming case-insensitive PN (as Orthanc does) fails with the claim named."""
+    args = ("-k", "test_case_sensitivity and study")
+    result, _ = run_suites(f"--profile={_pn_profile(tmp_path, 'case-sensitive')}", *args)
+    assert result.ret == 0, result.stdout.str()
+    result, junit = run_suites(f"--profile={_pn_profile(tmp_path, 'case-insensitive')}", *args)
+    assert result.ret == 1, result.stdout.str()
+    (case,) = [c for c in read_cases(junit) if c.outcome == "failed"]
+    assert "profile: pn_matching case-insensitive" in case.message, case.message
