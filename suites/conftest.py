@@ -34,6 +34,7 @@ PARAMETERS = {
         n for n in p.dicom.propose if _storage(n) and p.target_provides(n)
     ],
     "move_sop_class": lambda p: [n for n in p.dicom.propose if _move(n) and p.target_provides(n)],
+    "information_model": lambda p: p.dicom.find.information_models,
 }
 
 

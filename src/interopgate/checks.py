@@ -69,6 +69,77 @@ _CHECKS = [
     #
     # ---- C-FIND matching and worklist completeness checks (issue 4): add below ----
     #
+    Check(
+        "dicom.find.single_value",
+        "PS3.4 C.2.2.2.1 (Single Value Matching)",
+        "a key with one value matches exactly the entities with that whole value",
+    ),
+    Check(
+        "dicom.find.universal",
+        "PS3.4 C.2.2.2.3 (Universal Matching)",
+        "a zero-length key (or '*') matches every entity, also those without the attribute",
+    ),
+    Check(
+        "dicom.find.wildcard",
+        "PS3.4 C.2.2.2.4 (Wild Card Matching)",
+        "'*' matches any run of characters and '?' exactly one",
+    ),
+    Check(
+        "dicom.find.range",
+        "PS3.4 C.2.2.2.5 (Range Matching)",
+        "date and time ranges A-B, -B and A- match inclusively at both ends",
+    ),
+    Check(
+        "dicom.find.uid_list",
+        "PS3.4 C.2.2.2.2 (List of UID Matching)",
+        "a backslash-separated list of UIDs matches the entities with any of them",
+    ),
+    Check(
+        "dicom.find.sequence",
+        "PS3.4 C.2.2.2.6 (Sequence Matching)",
+        "an item matches when one stored sequence item matches all keys of the query's item",
+    ),
+    Check(
+        "dicom.find.trailing_space",
+        "PS3.5 6.2 (padding; leading/trailing spaces not significant), PS3.4 C.2.2.2.1",
+        "odd-length values (padded on the wire) and trailing spaces in key or stored value "
+        "do not change what matches",
+    ),
+    Check(
+        "dicom.find.pn_components",
+        "PS3.4 C.2.2.2.1, PS3.5 6.2.1 (Person Name components)",
+        "a PN key with '^' components matches the whole name, not a component of it",
+    ),
+    Check(
+        "dicom.find.case_sensitivity",
+        "PS3.4 C.2.2.2.1 (case-sensitive except PN where the SCP may fold case)",
+        "non-PN string keys match case-sensitively; PN as the profile says the target claims",
+    ),
+    Check(
+        "dicom.find.return_keys",
+        "PS3.4 C.2.2.1.2 (Return Keys), C.4.1.1.3.2, K.6.1.1.3",
+        "every requested key is returned (zero-length when unknown), unrequested keys are not",
+    ),
+    Check(
+        "dicom.find.pending_status",
+        "PS3.4 C.4.1.2.3, PS3.7 9.1.2.1.6 / C.4.1.1.3 (C-FIND-RSP status)",
+        "one pending response (FF00H/FF01H) with an identifier per match, then 0000H without one",
+    ),
+    Check(
+        "dicom.find.cancel",
+        "PS3.7 9.3.2.3 (C-CANCEL-FIND-RQ), PS3.4 C.4.1.2.3 (status FE00H)",
+        "a C-CANCEL mid-query stops the matches and ends the stream with FE00H",
+    ),
+    Check(
+        "dicom.worklist.sps_sequence",
+        "IHE RAD TF-2 4.5.4 (RAD-5 Query Modality Worklist), PS3.4 K.6.1.2.2",
+        "every worklist item carries a Scheduled Procedure Step Sequence (0040,0100) with an item",
+    ),
+    Check(
+        "dicom.worklist.required_keys",
+        "IHE RAD TF-2 4.5.4.1.2.2 (RAD-5 return keys), PS3.4 K.6.1.2.2",
+        "every worklist item returns the keys RAD-5 and the profile require, with a value",
+    ),
     #
     #
     # ---- HL7 v2 / MLLP checks (issue 5): add below ----

@@ -105,6 +105,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where profile names are looked up (default: profiles/ under the rootdir, "
         "ini: interopgate_profiles_dir)",
     )
+    group.addoption(
+        "--repeat",
+        dest="ig_repeat",
+        type=int,
+        metavar="N",
+        help="send each worklist completeness query N times and report how many of the N "
+        "failed, for intermittent defects (default 3, ini: interopgate_repeat)",
+    )
+    parser.addini("interopgate_repeat", "default for --repeat", default="3")
     parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
     parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")
 
@@ -163,6 +172,11 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.self_contained_html = True
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlReport(state), "interopgate-html")
+    repeat = config.option.ig_repeat
+    repeat = int(config.getini("interopgate_repeat")) if repeat is None else repeat
+    if repeat < 1:
+        raise pytest.UsageError(f"interopgate: --repeat={repeat}: expected 1 or more")
+    config.option.ig_repeat = repeat
     if config.option.ig_profile:
         try:
             state.loaded = load_profile(
@@ -393,6 +407,12 @@ def target(pytestconfig: pytest.Config):
     if state.target is None:
         pytest.fail("the target was not started (no profile?)", pytrace=False)
     return state.target
+
+
+@pytest.fixture(scope="session")
+def repeat(pytestconfig: pytest.Config) -> int:
+    """How many times a query check sends its query (``--repeat``, intermittent faults)."""
+    return int(pytestconfig.option.ig_repeat)
 
 
 @pytest.fixture

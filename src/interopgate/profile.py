@@ -201,8 +201,39 @@ Target = Annotated[
 
 
 class Worklist(Strict):
-    query: dict[str, Any] = {}
+    """The device's Modality Worklist query (IHE RAD-5) and where the target's items come from."""
+
+    query: dict[str, Any] = Field(
+        {},
+        description="matching keys as the device sends them; SPS attributes (Modality, "
+        "ScheduledStationAETitle, ScheduledProcedureStepStartDate, ...) go into the SPS "
+        "item; 'today', 'today+Nd', 'today-Nd' are dates (also in ranges: today-1d-today+1d)",
+    )
     required_return_keys: list[str] = []
+    source: Literal["generated", "preloaded", "declared", "hl7"] = Field(
+        "generated",
+        description="generated: the harness seeds its Faker items through the target's "
+        "seeder; preloaded: the target already holds those items for this --seed (e.g. "
+        ".wl files written beforehand); declared: the target holds `items`; hl7: items "
+        "are fed over the HL7 interface (the seeder's worklist feed)",
+    )
+    items: list[dict[str, Any]] = Field(
+        [], description="with source: declared, the worklist items the target holds (keywords)"
+    )
+
+
+class Find(Strict):
+    """What the target promises about C-FIND (PS3.4 C.2.2.2); defaults are the standard's."""
+
+    information_models: list[Literal["study", "patient", "worklist"]] = [
+        "study",
+        "patient",
+        "worklist",
+    ]
+    pn_matching: Literal["case-sensitive", "case-insensitive", "either"] = Field(
+        "either",
+        description="PS3.4 C.2.2.2.1 allows case-insensitive PN matching: 'either' accepts both",
+    )
 
 
 class Dicom(Strict):
@@ -211,6 +242,7 @@ class Dicom(Strict):
     transfer_syntaxes: list[TransferSyntax] = ["ExplicitVRLittleEndian", "ImplicitVRLittleEndian"]
     max_pdu: int = Field(16384, ge=0, description="the device's own maximum PDU (0 = unlimited)")
     worklist: Worklist | None = None
+    find: Find = Find()
 
     @model_validator(mode="after")
     def _disjoint(self) -> Dicom:

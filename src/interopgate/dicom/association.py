@@ -9,6 +9,7 @@ on the wire (context IDs and results, PS3.8 9.3.3.2), and the peer's maximum PDU
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -124,6 +125,15 @@ def describe_context(answer: WireContext | None) -> str:
     return text
 
 
+def no_delay(assoc: Association) -> None:
+    """TCP_NODELAY: a DIMSE message goes out as a command PDU then a data set PDU; with
+    Nagle's algorithm the second waits for the peer's delayed ACK (~40 ms a message)."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 @contextlib.contextmanager
 def open_association(
     endpoint: Endpoint,
@@ -152,6 +162,7 @@ def open_association(
 
     def on_open(event: evt.Event) -> None:
         negotiation.connected = True
+        no_delay(event.assoc)
 
     def on_pdu(event: evt.Event) -> None:
         pdu = event.pdu

@@ -87,6 +87,104 @@ _FAULTS = [
     #
     # ---- C-FIND matching and worklist faults (issue 4): add below ----
     #
+    Fault(
+        "single-value-prefix",
+        "service",
+        "single value matching matches every value that begins with the key (an implicit "
+        "trailing '*'; so a family name alone also matches FAMILY^Given)",
+        ("dicom.find.single_value", "dicom.find.pn_components"),
+    ),
+    Fault(
+        "universal-excludes-absent",
+        "service",
+        "a zero-length key matches only entities that have the attribute (PS3.4 C.2.2.2.3 "
+        "says all entities match)",
+        ("dicom.find.universal",),
+    ),
+    Fault(
+        "wildcard-ignored",
+        "service",
+        "'*' and '?' in a key are compared as ordinary characters",
+        ("dicom.find.wildcard",),
+    ),
+    Fault(
+        "range-end-exclusive",
+        "service",
+        "a range A-B excludes its end value B (PS3.4 C.2.2.2.5 ranges are inclusive)",
+        ("dicom.find.range",),
+    ),
+    Fault(
+        "uid-list-first-only",
+        "service",
+        "a list of UIDs (backslash-separated) is matched on its first UID only",
+        ("dicom.find.uid_list",),
+    ),
+    Fault(
+        "sequence-first-key-only",
+        "service",
+        "sequence matching uses only the first non-empty key of the query's sequence item",
+        ("dicom.find.sequence",),
+    ),
+    Fault(
+        "pad-sensitive-matching",
+        "service",
+        "values are compared with their wire padding: an odd-length value (padded to even "
+        "length with a space, PS3.5 6.2) or one stored with trailing spaces never matches",
+        ("dicom.find.trailing_space",),
+    ),
+    Fault(
+        "pn-family-name-only",
+        "service",
+        "person names are compared on the family name component only (the part before '^')",
+        ("dicom.find.pn_components",),
+    ),
+    Fault(
+        "case-folding",
+        "service",
+        "every string key is matched without regard to case (allowed for PN only)",
+        ("dicom.find.case_sensitivity",),
+    ),
+    Fault(
+        "return-key-omitted",
+        "service",
+        "a requested key the entity has no value for is left out of the response instead "
+        "of being returned zero-length",
+        ("dicom.find.return_keys",),
+    ),
+    Fault(
+        "final-response-with-identifier",
+        "service",
+        "the final C-FIND response carries status 0000H with an identifier (the last match "
+        "again) instead of ending the pending (FF00H) responses without one",
+        ("dicom.find.pending_status",),
+    ),
+    Fault(
+        "cancel-ignored",
+        "service",
+        "a C-CANCEL-FIND-RQ is ignored: the matches keep coming and the stream ends 0000H",
+        ("dicom.find.cancel",),
+    ),
+    Fault(
+        "empty-sps-sequence",
+        "service",
+        "the first worklist item scheduled today is returned with an empty Scheduled "
+        "Procedure Step Sequence (0040,0100), as after the seed's rejected SIU^S12",
+        ("dicom.worklist.sps_sequence", "dicom.worklist.required_keys"),
+    ),
+    Fault(
+        "sps-without-start-time",
+        "service",
+        "worklist items scheduled today lose Scheduled Procedure Step Start Time "
+        "(0040,0003) from their SPS item",
+        ("dicom.worklist.required_keys",),
+    ),
+    Fault(
+        "intermittent-empty-sps",
+        "service",
+        "every 3rd worklist query that returns today's schedule has one item with an empty "
+        "Scheduled Procedure Step Sequence (deterministic counter, found with --repeat)",
+        ("dicom.worklist.sps_sequence", "dicom.worklist.required_keys"),
+    ),
     #
     #
     # ---- HL7 / MLLP faults (issue 5): add below ----

@@ -29,6 +29,16 @@ class MatchOptions:
     """Switches the fault catalogue flips; the defaults are the standard's behaviour."""
 
     case_insensitive_pn: bool = False
+    # Defects (site/faults.py, issue 4); each False by default.
+    case_insensitive_all: bool = False  # folds case for every string VR, not only PN
+    pad_sensitive: bool = False  # compares with the wire pad (odd length + space) kept
+    wildcard_literal: bool = False  # "*" and "?" compared as characters
+    range_end_exclusive: bool = False  # "A-B" matches A <= v < B
+    single_value_prefix: bool = False  # a single value matches every value it begins
+    pn_family_only: bool = False  # PN compared on the family name component only
+    uid_list_first_only: bool = False  # only the first UID of a list is used
+    sequence_first_key_only: bool = False  # only the first non-empty key of an item
+    universal_excludes_absent: bool = False  # a zero-length key needs the attribute
 
 
 def _text(value: object) -> list[str]:
@@ -43,13 +53,18 @@ def _normalise(text: str, vr: str) -> str:
     return text.strip(" ") if vr in PADDED_VRS else text.rstrip("\0")
 
 
+def _as_on_wire(text: str) -> str:
+    """The value with its PS3.5 6.2 pad kept, as a pad-sensitive SCP would store it."""
+    return text + " " if len(text) % 2 else text
+
+
 def _time_key(value: str) -> str:
     digits = value.replace(":", "")
     whole, _, fraction = digits.partition(".")
     return whole.ljust(6, "0") + "." + fraction.ljust(6, "0")
 
 
-def _in_range(value: str, key: str, vr: str) -> bool:
+def _in_range(value: str, key: str, vr: str, exclusive_end: bool = False) -> bool:
     low, _, high = key.partition("-")
     convert = _time_key if vr == "TM" else (lambda v: v)
     if vr == "DT":
@@ -60,10 +75,11 @@ def _in_range(value: str, key: str, vr: str) -> bool:
     if high:
         upper = convert(high)
         if vr == "TM" and "." not in high:
-            upper = _time_key(high).split(".")[0].ljust(6, "9") + ".999999"
+            # "0830" ends at 08:30:59.999999 (PS3.4 C.2.2.2.5: the range is inclusive).
+            upper = high.replace(":", "").ljust(6, "9") + ".999999"
         if vr == "DT":
             upper = high.ljust(14, "9")
-        if stored > upper:
+        if stored > upper or (exclusive_end and stored >= convert(high)):
             return False
     return True
 
@@ -82,28 +98,66 @@ def element_matches(key: DataElement, stored: DataElement | None, options: Match
         if not query_items or len(query_items[0]) == 0:
             return True  # universal sequence matching
         stored_items = list(stored.value or []) if stored is not None else []
-        return any(dataset_matches(query_items[0], item, options) for item in stored_items)
+        item_key = query_items[0]
+        if options.sequence_first_key_only:
+            item_key = _first_non_empty(item_key)
+        return any(dataset_matches(item_key, item, options) for item in stored_items)
     key_values = [_normalise(v, vr) for v in _text(key.value)]
     if not key_values or all(v == "" for v in key_values):
-        return True  # universal matching (C.2.2.2.3)
-    stored_values = [_normalise(v, vr) for v in _text(stored.value if stored is not None else None)]
-    stored_values = [v for v in stored_values if v]
+        # universal matching (C.2.2.2.3)
+        return not (options.universal_excludes_absent and stored is None)
+    raw_stored = _text(stored.value if stored is not None else None)
+    if options.pad_sensitive and vr in PADDED_VRS:
+        stored_values = [_as_on_wire(v) for v in raw_stored if v.strip()]
+        key_values = [v for v in _text(key.value)]
+    else:
+        stored_values = [_normalise(v, vr) for v in raw_stored]
+        stored_values = [v for v in stored_values if v]
     if not stored_values:
         return False
     if vr == "UI":
+        if options.uid_list_first_only:
+            key_values = key_values[:1]
         return any(v in key_values for v in stored_values)  # list of UID matching
     key_value = "\\".join(key_values)
     fold = vr == "PN" and options.case_insensitive_pn
+    fold = fold or (options.case_insensitive_all and vr in WILDCARD_VRS)
     for value in stored_values:
         if vr in RANGE_VRS and "-" in key_value:
-            if _in_range(value, key_value, vr):
+            if _in_range(value, key_value, vr, options.range_end_exclusive):
                 return True
-        elif vr in WILDCARD_VRS and ("*" in key_value or "?" in key_value):
+        elif (
+            vr in WILDCARD_VRS
+            and ("*" in key_value or "?" in key_value)
+            and not options.wildcard_literal
+        ):
             if _wildcard(value, key_value, fold):
                 return True
-        elif value == key_value or (fold and value.casefold() == key_value.casefold()):
+        elif _single_value(value, key_value, vr, fold, options):
             return True
     return False
+
+
+def _single_value(value: str, key: str, vr: str, fold: bool, options: MatchOptions) -> bool:
+    """Single value matching (C.2.2.2.1): the whole value, case-sensitive except where
+    folding is allowed (PN) or a fault folds it."""
+    if fold:
+        value, key = value.casefold(), key.casefold()
+    if options.pn_family_only and vr == "PN":
+        value, key = value.split("^")[0], key.split("^")[0]
+    if options.single_value_prefix and vr not in RANGE_VRS:
+        return value.startswith(key)
+    return value == key
+
+
+def _first_non_empty(item: Dataset) -> Dataset:
+    """The sequence item reduced to its first key with a value (a defect)."""
+    reduced = Dataset()
+    for element in item:
+        if element.VR != "SQ" and element.value not in (None, ""):
+            reduced.add(element)
+            break
+    return reduced
 
 
 def dataset_matches(query: Dataset, stored: Dataset, options: MatchOptions) -> bool:
@@ -121,7 +175,9 @@ def response_for(query: Dataset, stored: Dataset) -> Dataset:
     response = Dataset()
     for key in query:
         element = stored.get(key.tag)
-        if key.VR == "SQ":
+        if key.keyword == "QueryRetrieveLevel":
+            response.QueryRetrieveLevel = key.value  # echoed (PS3.4 C.4.1.1.3.2)
+        elif key.VR == "SQ":
             items = list(key.value or [])
             if element is None:
                 response.add_new(key.tag, "SQ", [])

@@ -23,8 +23,10 @@ from pydicom.uid import (
 from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
+from interopgate.dicom.association import no_delay
 from interopgate.site.faults import FAULTS
-from interopgate.site.matching import MatchOptions, dataset_matches, response_for
+from interopgate.site.find import FindResponder
+from interopgate.site.matching import MatchOptions, dataset_matches
 from interopgate.site.wire import WireRelay
 
 log = logging.getLogger("interopgate.site")
@@ -93,6 +95,7 @@ class ReferenceSite:
         self._pdata_count: dict[int, int] = {}
         self._server = None
         self._relay: WireRelay | None = None
+        self._find = FindResponder(self.config.faults)
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
 
     # ---------------------------------------------------------------- lifecycle
@@ -136,6 +139,7 @@ class ReferenceSite:
             (evt.EVT_C_GET, self._on_get),
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_DATA_RECV, self._on_data),
+            (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
         self._server = ae.start_server(
             (self.config.host, self.config.dicom_port), block=False, evt_handlers=handlers
@@ -170,8 +174,12 @@ class ReferenceSite:
                 self.instances[str(ds.SOPInstanceUID)] = ds
 
     def add_worklist_items(self, items: Iterable[Dataset]) -> None:
+        """Idempotent: an item with the same Accession Number and SPS ID replaces the old."""
         with self._lock:
-            self.worklist.extend(items)
+            for item in items:
+                key = _worklist_key(item)
+                self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
+                self.worklist.append(item)
 
     # ---------------------------------------------------------------- handlers
 
@@ -199,21 +207,17 @@ class ReferenceSite:
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
-        options = MatchOptions()
-        if event.context.abstract_syntax == sop.ModalityWorklistInformationFind:
-            candidates: list[Dataset] = list(self.worklist)
+        worklist = event.context.abstract_syntax == sop.ModalityWorklistInformationFind
+        if worklist:
+            with self._lock:
+                candidates: list[Dataset] = list(self.worklist)
         else:
             level = str(query.get("QueryRetrieveLevel", "")).strip()
             if level not in LEVEL_KEYS:
                 yield IDENTIFIER_MISMATCH, None
                 return
             candidates = self._unique_at_level(level)
-        for stored in candidates:
-            if event.is_cancelled:
-                yield CANCEL, None
-                return
-            if dataset_matches(query, stored, options):
-                yield PENDING, response_for(query, stored)
+        yield from self._find.respond(event, query, candidates, worklist)
 
     def _unique_at_level(self, level: str) -> list[Dataset]:
         key = LEVEL_KEYS[level]
@@ -259,3 +263,8 @@ class ReferenceSite:
                 yield CANCEL, None
                 return
             yield PENDING, ds
+
+
+def _worklist_key(item: Dataset) -> tuple[str, str]:
+    steps = item.get("ScheduledProcedureStepSequence") or [Dataset()]
+    return str(item.get("AccessionNumber", "")), str(steps[0].get("ScheduledProcedureStepID", ""))

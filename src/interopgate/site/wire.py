@@ -88,6 +88,8 @@ class WireRelay:
                 continue
             server.settimeout(None)
             client.settimeout(None)
+            for sock in (client, server):  # no Nagle delay on relayed PDUs (C-CANCEL)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sockets += [client, server]
             for src, dst, rewrite in (
                 (client, server, self._rewrite_request),

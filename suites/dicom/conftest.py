@@ -1,0 +1,71 @@
+"""Query test data, seeded once per session through the target's seeder (seeding.py).
+
+The data (fixtures/query_data.py) comes from its own Faker seeded with ``--seed``, so it
+does not depend on which tests ran first; its UIDs derive from the seed, so seeding
+twice (xdist workers on one live target, a re-run) stores the same entities. What the
+target cannot be seeded with is recorded, and the checks that need it are skipped with
+the reason: never failed, never faked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from pydicom.dataset import Dataset
+
+from fixtures.patients import make_faker
+from fixtures.query_data import QueryData, make_query_data
+from interopgate.errors import TargetUnavailable
+
+
+@dataclass
+class SeededData:
+    data: QueryData
+    instances: str | None = None  # None when seeded, else why not
+    worklist: str | None = None
+    declared_worklist: list[Dataset] = field(default_factory=list)
+
+    def require(self, model: str) -> QueryData:
+        """The data, or skip: the target could not be seeded for ``model``."""
+        reason = self.worklist if model == "worklist" else self.instances
+        if reason:
+            pytest.skip(reason)
+        return self.data
+
+
+def _declared(items: list[dict]) -> list[Dataset]:
+    from interopgate.dicom.query import MODELS, build_identifier
+
+    return [build_identifier(MODELS["worklist"], item) for item in items]
+
+
+@pytest.fixture(scope="session")
+def query_data(pytestconfig: pytest.Config, profile, target) -> SeededData:
+    seed = pytestconfig.option.ig_seed
+    data = make_query_data(
+        make_faker(seed),
+        seed,
+        modality=profile.device.modality,
+        station_ae=profile.device.ae_title,
+    )
+    seeded = SeededData(data)
+    worklist = profile.dicom.worklist
+    try:
+        target.seeder.store_instances(data.studies())
+    except TargetUnavailable as exc:
+        seeded.instances = str(exc)
+    if worklist is not None and worklist.source == "preloaded":
+        pass  # the target holds the generated items already (same --seed)
+    elif worklist is not None and worklist.source == "declared":
+        seeded.worklist = (
+            "the profile declares the target's worklist (dicom.worklist.source: declared): "
+            "matching checks need generated items"
+        )
+        seeded.declared_worklist = _declared(worklist.items)
+    else:
+        try:
+            target.seeder.add_worklist_items(data.worklist())
+        except TargetUnavailable as exc:
+            seeded.worklist = str(exc)
+    return seeded

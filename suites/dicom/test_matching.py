@@ -1,0 +1,584 @@
+"""C-FIND attribute matching (PS3.4 C.2.2.2) for Study Root, Patient Root and Modality
+Worklist FIND, on data seeded once per session (suites/dicom/conftest.py).
+
+Each test runs a few queries (cases) for one information model and fails once, naming
+the first failing case: the clause, the query keys, the expected and the observed
+matches among the seeded entities (a live target may hold more; those are ignored).
+The seed's Wireshark notes (shared/seeds/001_*) are the reason for the trailing-space
+and ``^`` cases: that is where real SCPs disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset
+
+from interopgate.dicom.query import (
+    MODELS,
+    FindSession,
+    InformationModel,
+    build_identifier,
+    describe_query,
+    find,
+)
+
+Predicate = Callable[[Dataset], bool]
+
+
+@dataclasses.dataclass
+class Case:
+    """One query: its matching keys and which seeded entities must match."""
+
+    what: str
+    match: dict[str, Any]
+    expected: Predicate
+    charset: str | None = None
+
+
+def _value(entity: Dataset, keyword: str) -> str:
+    return str(entity.get(keyword, "") or "").strip()
+
+
+def _sps(entity: Dataset, keyword: str) -> str:
+    items = entity.get("ScheduledProcedureStepSequence") or []
+    return _value(items[0], keyword) if items else ""
+
+
+def _names(matches: Iterable[str], data, model: str) -> str:
+    shown = sorted(data.label(model, m) for m in matches)
+    return "{" + ", ".join(shown) + "}" if shown else "no match"
+
+
+def run_cases(check, device, seeded, model: InformationModel, cases: list[Case]) -> None:
+    """Send every case; fail once with the first failing case (and the count of others)."""
+    data = seeded.require(model.name)
+    known = data.identities(model.name)
+    failures = []
+    with FindSession(device, model) as session:
+        for case in cases:
+            identifier = build_identifier(model, case.match, charset=case.charset)
+            outcome = session.find(identifier)
+            if not outcome.accepted:
+                pytest.skip(f"{model.label} not available: {outcome.refusal}")
+            expected = data.identities(model.name, case.expected)
+            observed = set(outcome.identities()) & known
+            if observed != expected or outcome.final_status != "0000H":
+                failures.append((case, identifier, expected, observed, outcome.final_status))
+    if failures:
+        case, identifier, expected, observed, final = failures[0]
+        more = f" ({len(failures) - 1} more case(s) failed too)" if len(failures) > 1 else ""
+        difference = []
+        if expected - observed:
+            difference.append(f"missing {_names(expected - observed, data, model.name)}")
+        if observed - expected:
+            difference.append(f"unexpected {_names(observed - expected, data, model.name)}")
+        check.fail(
+            f"{model.label} {describe_query(identifier)}: {case.what}{more}",
+            expected=f"{_names(expected, data, model.name)}, final status 0000H",
+            observed=f"{_names(observed, data, model.name)}, final status {final}"
+            + "".join(f"\n    {line}" for line in difference),
+        )
+
+
+def _date_key(model: InformationModel) -> str:
+    return {
+        "study": "StudyDate",
+        "patient": "PatientBirthDate",
+        "worklist": "ScheduledProcedureStepStartDate",
+    }[model.name]
+
+
+def _date(model: InformationModel, entity: Dataset) -> str:
+    key = _date_key(model)
+    return _sps(entity, key) if model.name == "worklist" else _value(entity, key)
+
+
+@pytest.mark.check("dicom.find.single_value")
+def test_single_value(check, device, query_data, information_model):
+    """C.2.2.2.1: the whole value, in ASCII, ISO_IR 100 and ISO_IR 192; a prefix is not
+    a match (no implicit trailing '*')."""
+    model = MODELS[information_model]
+    data = query_data.data
+    even, latin1, utf8 = data.role("even"), data.role("latin1"), data.role("utf8")
+    cases = [
+        Case(
+            "PatientID single value",
+            {"PatientID": even.patient_id},
+            lambda e: _value(e, "PatientID") == even.patient_id,
+        ),
+        Case(
+            "PN single value",
+            {"PatientName": even.name},
+            lambda e: _value(e, "PatientName") == even.name,
+        ),
+        Case(
+            "PN in ISO_IR 100",
+            {"PatientName": latin1.name},
+            lambda e: _value(e, "PatientName") == latin1.name,
+            "ISO_IR 100",
+        ),
+        Case(
+            "PN in ISO_IR 192 (UTF-8)",
+            {"PatientName": utf8.name},
+            lambda e: _value(e, "PatientName") == utf8.name,
+            "ISO_IR 192",
+        ),
+        Case(
+            "a prefix of a PatientID matches nothing",
+            {"PatientID": even.patient_id[:6]},
+            lambda e: False,
+        ),
+    ]
+    if model.name == "patient":
+        cases.append(
+            Case(
+                "PatientBirthDate single value",
+                {"PatientBirthDate": even.birth_date},
+                lambda e: _value(e, "PatientBirthDate") == even.birth_date,
+            )
+        )
+    else:
+        cases.append(
+            Case(
+                "AccessionNumber single value",
+                {"AccessionNumber": even.accession},
+                lambda e: _value(e, "AccessionNumber") == even.accession,
+            )
+        )
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.universal")
+def test_universal(check, device, query_data, information_model):
+    """C.2.2.2.3: a zero-length key matches every entity, also one whose attribute is
+    empty or absent."""
+    model = MODELS[information_model]
+    absent = {"study": "StudyDescription", "patient": "PatientSex", "worklist": "PatientSex"}
+    cases = [
+        Case(
+            "zero-length PatientBirthDate (one patient has none)",
+            {"PatientBirthDate": ""},
+            lambda e: True,
+        ),
+        Case(
+            f"zero-length {absent[model.name]} (one entity lacks it)",
+            {absent[model.name]: ""},
+            lambda e: True,
+        ),
+    ]
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.wildcard")
+def test_wildcard(check, device, query_data, information_model):
+    """C.2.2.2.4: '*' any run of characters (also none), '?' exactly one character."""
+    model = MODELS[information_model]
+    even = query_data.data.role("even")
+    family, given = even.name.split("^")
+    pid = even.patient_id
+    pattern = pid[:3] + "?" + pid[4:]
+
+    def like(value: str) -> bool:
+        return len(value) == len(pid) and all(
+            a == b for i, (a, b) in enumerate(zip(value, pid, strict=True)) if i != 3
+        )
+
+    cases = [
+        Case(
+            "'*' after the family name",
+            {"PatientName": family + "^*"},
+            lambda e: _value(e, "PatientName").startswith(family + "^"),
+        ),
+        Case(
+            "'*' before the given name",
+            {"PatientName": "*^" + given},
+            lambda e: _value(e, "PatientName").endswith("^" + given),
+        ),
+        Case(
+            "'?' for one character of PatientID",
+            {"PatientID": pattern},
+            lambda e: like(_value(e, "PatientID")),
+        ),
+        Case("'*' alone matches everything", {"PatientName": "*"}, lambda e: True),
+    ]
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.range")
+def test_range(check, device, query_data, information_model):
+    """C.2.2.2.5: A-B, -B and A- on dates (and times), inclusive at both ends."""
+    model = MODELS[information_model]
+    data = query_data.data
+    key = _date_key(model)
+    if model.name == "patient":
+        end = data.role("even").birth_date
+        start = str(int(end[:4]) - 20) + end[4:]
+    else:
+        start, end = "20240910", "20240916"  # end = the 'even' record's date
+
+    def within(low: str, high: str) -> Predicate:
+        return lambda e: bool(_date(model, e)) and low <= _date(model, e) <= high
+
+    cases = [
+        Case(f"{key} range A-B (B is a stored value)", {key: f"{start}-{end}"}, within(start, end)),
+        Case(f"{key} open start -B", {key: f"-{end}"}, within("00000000", end)),
+        Case(f"{key} open end A-", {key: f"{end}-"}, within(end, "99999999")),
+    ]
+    if model.name != "patient":
+        time_key = "StudyTime" if model.name == "study" else "ScheduledProcedureStepStartTime"
+
+        def time_of(e: Dataset) -> str:
+            return _sps(e, time_key) if model.name == "worklist" else _value(e, time_key)
+
+        cases.append(
+            Case(
+                f"{time_key} range (ends on a stored time)",
+                {time_key: "070000-083000"},
+                lambda e: "070000" <= time_of(e)[:6] <= "083000",
+            )
+        )
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.uid_list")
+def test_uid_list(check, device, query_data, information_model):
+    """C.2.2.2.2: StudyInstanceUID with several UIDs matches any of them. Patient Root
+    asks at STUDY level under the patient (its hierarchy, C.4.1.2.1)."""
+    if information_model == "worklist":
+        pytest.skip(
+            "Study Instance UID is an optional matching key of the worklist model (PS3.4 "
+            "Table K.6-1): a target may treat it as a return key; list-of-UID matching is "
+            "checked on Study and Patient Root"
+        )
+    model = MODELS[information_model]
+    data = query_data.data
+    even, second, odd = data.role("even"), data.role("even-second"), data.role("odd")
+    restrict: dict[str, Any] = {}
+    if model.name == "patient":
+        model = dataclasses.replace(model, level="STUDY", identity="StudyInstanceUID")
+        restrict = {"PatientID": even.patient_id}
+        uids = [even.study_uid, second.study_uid]
+    else:
+        uids = [even.study_uid, odd.study_uid]
+    unknown = "1.2.826.0.1.3680043.8.498.1"
+    cases = [
+        Case(
+            "two UIDs",
+            {**restrict, "StudyInstanceUID": "\\".join(uids)},
+            lambda e: _value(e, "StudyInstanceUID") in uids,
+        ),
+        Case(
+            "unknown UID first",
+            {**restrict, "StudyInstanceUID": f"{unknown}\\{uids[1]}"},
+            lambda e: _value(e, "StudyInstanceUID") == uids[1],
+        ),
+    ]
+    if model.name == "worklist" or model.level == "STUDY":
+        seeded = (
+            _StudyView(query_data, information_model)
+            if information_model == "patient"
+            else query_data
+        )
+        run_cases(check, device, seeded, model, cases)
+
+
+class _StudyView:
+    """The seeded studies seen through Patient Root at STUDY level (identity: study UID)."""
+
+    def __init__(self, seeded, name: str) -> None:
+        self.seeded = seeded
+        self.name = name
+
+    def require(self, model: str):
+        data = self.seeded.require("patient")
+        return _StudyData(data)
+
+
+class _StudyData:
+    def __init__(self, data) -> None:
+        self.data = data
+
+    def identities(self, model: str, predicate=None) -> set[str]:
+        return self.data.identities("study", predicate)
+
+    def label(self, model: str, identity: str) -> str:
+        return self.data.label("study", identity)
+
+
+@pytest.mark.check("dicom.find.sequence")
+def test_sequence(check, device, query_data, profile):
+    """C.2.2.2.6: one item in the key; an entity matches when one of its stored items
+    matches every key of that item (Modality and Scheduled Station AE Title together)."""
+    if "worklist" not in profile.dicom.find.information_models:
+        pytest.skip("the profile does not test Modality Worklist C-FIND")
+    model = MODELS["worklist"]
+    cases = [
+        Case(
+            "SPS item with Modality and Scheduled Station AE Title",
+            {"Modality": "MR", "ScheduledStationAETitle": "IG_MR_01"},
+            lambda e: (
+                _sps(e, "Modality") == "MR" and _sps(e, "ScheduledStationAETitle") == "IG_MR_01"
+            ),
+        ),
+        Case(
+            "SPS item with Scheduled Station AE Title only",
+            {"ScheduledStationAETitle": "IG_DX_01"},
+            lambda e: _sps(e, "ScheduledStationAETitle") == "IG_DX_01",
+        ),
+    ]
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.trailing_space")
+def test_trailing_space(check, device, query_data, information_model):
+    """PS3.5 6.2: odd-length values travel padded with a space and trailing spaces are
+    not significant, in the key or in the stored value (PS3.4 C.2.2.2.1)."""
+    model = MODELS[information_model]
+    data = query_data.data
+    odd, even = data.role("odd"), data.role("even")
+    stored = data.role("stored-trailing-space")
+
+    def same(keyword: str, value: str) -> Predicate:
+        return lambda e: _value(e, keyword) == value.strip()
+
+    cases = [
+        Case(
+            "odd-length PatientID (padded on the wire)",
+            {"PatientID": odd.patient_id},
+            same("PatientID", odd.patient_id),
+        ),
+        Case(
+            "odd-length PatientID with an explicit trailing space",
+            {"PatientID": odd.patient_id + " "},
+            same("PatientID", odd.patient_id),
+        ),
+        Case(
+            "even-length PatientID with two trailing spaces",
+            {"PatientID": even.patient_id + "  "},
+            same("PatientID", even.patient_id),
+        ),
+        Case(
+            "PatientID stored with a trailing space",
+            {"PatientID": stored.patient_id.strip()},
+            same("PatientID", stored.patient_id),
+        ),
+        Case("odd-length PatientName", {"PatientName": odd.name}, same("PatientName", odd.name)),
+        Case(
+            "PatientName stored with a trailing space",
+            {"PatientName": stored.name.strip()},
+            same("PatientName", stored.name),
+        ),
+    ]
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.pn_components")
+def test_pn_components(check, device, query_data, information_model):
+    """PS3.5 6.2.1 / C.2.2.2.1: FAMILY^Given matches the whole name; the family name
+    alone, or with another given name, is another value."""
+    model = MODELS[information_model]
+    even = query_data.data.role("even")
+    family, given = even.name.split("^")
+    other = "Zz" + given[2:] if len(given) > 2 else given + "zz"
+    cases = [
+        Case(
+            "family^given",
+            {"PatientName": even.name},
+            lambda e: _value(e, "PatientName") == even.name,
+        ),
+        Case(
+            "same family, other given name", {"PatientName": f"{family}^{other}"}, lambda e: False
+        ),
+        Case("family name component alone", {"PatientName": family}, lambda e: False),
+    ]
+    run_cases(check, device, query_data, model, cases)
+
+
+@pytest.mark.check("dicom.find.case_sensitivity")
+def test_case_sensitivity(check, device, query_data, information_model, profile):
+    """C.2.2.2.1: matching is case-sensitive, except that an SCP may fold case for PN;
+    the profile's dicom.find.pn_matching says what this target claims (default either)."""
+    model = MODELS[information_model]
+    even, lower = query_data.data.role("even"), query_data.data.role("lowercase")
+    cases = [
+        Case("PatientID in lowercase", {"PatientID": even.patient_id.lower()}, lambda e: False),
+        Case(
+            "lowercase PatientID in uppercase",
+            {"PatientID": lower.patient_id.upper()},
+            lambda e: False,
+        ),
+        Case(
+            "lowercase PatientID as stored",
+            {"PatientID": lower.patient_id},
+            lambda e: _value(e, "PatientID") == lower.patient_id,
+        ),
+    ]
+    if model.name != "patient":  # Accession Number is a study-level attribute
+        cases.append(
+            Case(
+                "AccessionNumber (SH) in lowercase",
+                {"AccessionNumber": even.accession.lower()},
+                lambda e: False,
+            )
+        )
+    pn = profile.dicom.find.pn_matching
+    if pn != "either":
+        folded = pn == "case-insensitive"
+        cases.append(
+            Case(
+                f"PN in another case (profile: pn_matching {pn})",
+                {"PatientName": even.name.swapcase()},
+                lambda e: folded and _value(e, "PatientName") == even.name,
+            )
+        )
+    run_cases(check, device, query_data, model, cases)
+
+
+# PS3.4 C.4.1.1.3.2: besides the requested keys an SCP may return these.
+ALLOWED_EXTRA = {
+    "SpecificCharacterSet",
+    "QueryRetrieveLevel",
+    "RetrieveAETitle",
+    "InstanceAvailability",
+    "StorageMediaFileSetID",
+    "StorageMediaFileSetUID",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+}
+RETURN_KEYS = {
+    "study": [
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+    ],
+    "patient": ["PatientName", "PatientBirthDate", "PatientSex"],
+    "worklist": [
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "RequestedProcedureID",
+        "ScheduledProcedureStepSequence[0].Modality",
+        "ScheduledProcedureStepSequence[0].ScheduledStationAETitle",
+        "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate",
+        "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
+    ],
+}
+
+
+def _key_problems(request: Dataset, response: Dataset, path: str = "") -> list[str]:
+    problems = []
+    for element in request:
+        name = f"{path}{element.keyword} {element.tag}"
+        if element.tag not in response:
+            problems.append(f"{name} missing")
+        elif element.VR == "SQ" and element.value and len(element.value[0]):
+            for index, item in enumerate(response[element.tag].value):
+                problems += _key_problems(
+                    element.value[0], item, f"{path}{element.keyword}[{index}]."
+                )
+    for element in response:
+        if element.tag not in request and element.keyword not in ALLOWED_EXTRA:
+            problems.append(f"{path}{element.keyword} {element.tag} returned but not requested")
+    return problems
+
+
+@pytest.mark.check("dicom.find.return_keys")
+def test_return_keys(check, device, query_data, information_model):
+    """C.2.2.1.2: every requested key comes back, zero-length when the entity has no
+    value (here: a patient without birth date); unrequested keys do not (C.4.1.1.3.2)."""
+    model = MODELS[information_model]
+    data = query_data.require(model.name)
+    record = data.role("no-birth-date")
+    identifier = build_identifier(model, {"PatientID": record.patient_id}, RETURN_KEYS[model.name])
+    outcome = find(device, model, identifier)
+    if not outcome.accepted:
+        pytest.skip(f"{model.label} not available: {outcome.refusal}")
+    check.expect(
+        bool(outcome.matches),
+        f"{model.label} {describe_query(identifier)}",
+        expected=f"a match for {data.label('patient', record.patient_id)}",
+        observed=f"no match, final status {outcome.final_status}",
+    )
+    for response in outcome.matches:
+        problems = _key_problems(identifier, response)
+        check.expect(
+            not problems,
+            f"{model.label} {describe_query(identifier)}: return keys of "
+            f"{data.label('patient', record.patient_id)}",
+            expected="every requested key present (zero-length when unknown), no other key",
+            observed="; ".join(problems),
+        )
+
+
+@pytest.mark.check("dicom.find.pending_status")
+def test_pending_status(check, device, query_data, information_model):
+    """PS3.4 C.4.1.2.3 / PS3.7 C.4.1.1.3: each match in a pending response (FF00H, or
+    FF01H) carrying an identifier, then one 0000H response without an identifier."""
+    model = MODELS[information_model]
+    data = query_data.require(model.name)
+    identifier = build_identifier(model, {"PatientName": ""})
+    outcome = find(device, model, identifier)
+    if not outcome.accepted:
+        pytest.skip(f"{model.label} not available: {outcome.refusal}")
+    subject = (
+        f"{model.label} {describe_query(identifier)} ({len(data.entities(model.name))} seeded)"
+    )
+    statuses = [f"{r.status:04X}H{'+data' if r.has_data_set else ''}" for r in outcome.responses]
+    trace = ", ".join(
+        statuses[:4]
+        + (["..."] if len(statuses) > 6 else [])
+        + statuses[max(4, len(statuses) - 2) :]
+    )
+    pending = outcome.responses[:-1]
+    bad = [r for r in pending if r.status not in (0xFF00, 0xFF01) or not r.has_data_set]
+    check.expect(
+        bool(pending) and not bad,
+        subject + ": responses before the final one",
+        expected="pending FF00H/FF01H, each with an identifier",
+        observed=f"{len(pending)} response(s): {trace}",
+    )
+    final = outcome.final
+    check.expect(
+        final is not None and final.status == 0x0000 and not final.has_data_set,
+        subject + ": final response",
+        expected="0000H (Success) without an identifier",
+        observed=f"{outcome.final_status}{' with an identifier' if final and final.has_data_set else ''}; stream: {trace}",
+    )
+
+
+@pytest.mark.check("dicom.find.cancel")
+def test_cancel(check, device, query_data, information_model):
+    """PS3.7 9.3.2.3: after C-CANCEL-FIND-RQ the SCP stops and answers FE00H. Matches
+    that reach us after the cancel was sent show an SCP that went on; an SCP that had
+    sent everything before the cancel left nothing to judge (skipped, not passed)."""
+    model = MODELS[information_model]
+    data = query_data.require(model.name)
+    total = len(data.entities(model.name))
+    if total < 6:
+        pytest.skip(f"only {total} entities seeded: too few to cancel mid-stream")
+    identifier = build_identifier(model, {"PatientName": ""})
+    outcome = find(device, model, identifier, cancel_after=1)
+    if not outcome.accepted:
+        pytest.skip(f"{model.label} not available: {outcome.refusal}")
+    final = outcome.final
+    late = outcome.pending_after_cancel()
+    if final is not None and final.status == 0x0000 and late <= 2:
+        pytest.skip(
+            f"the SCP had sent {len(outcome.matches)} of its matches before the C-CANCEL "
+            "arrived: nothing left to cancel, so the cancel cannot be judged"
+        )
+    check.expect(
+        final is not None and final.status == 0xFE00,
+        f"{model.label} {describe_query(identifier)}: C-CANCEL-FIND-RQ after the first of "
+        f"{total} seeded matches",
+        expected="FE00H (Cancel), no further matches",
+        observed=f"{outcome.final_status} after {late} more match(es) sent after the cancel",
+    )
