@@ -10,7 +10,7 @@ from interopgate.dicom.association import Endpoint
 from interopgate.profile import LiveTarget
 from interopgate.seeding import StoreSeeder
 from interopgate.targets import RunningTarget
-from interopgate.targets.preflight import require_dicom
+from interopgate.targets.preflight import require_dicom, require_mllp
 
 
 @contextlib.contextmanager
@@ -23,6 +23,8 @@ def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[Runni
         target.dimse_timeout,
     )
     require_dicom(endpoint, calling_ae, promiscuous=target.accepts_any_called_ae)
+    if target.hl7_port:
+        require_mllp(target.host, target.hl7_port, target.connect_timeout)
     hl7 = f", HL7 {target.host}:{target.hl7_port}" if target.hl7_port else ""
     yield RunningTarget(
         kind="live",

@@ -1,4 +1,5 @@
-"""Pre-flight: one association with Verification before any check runs.
+"""Pre-flight: one association with Verification before any check runs, and one TCP
+connection to the HL7 (MLLP) port when the target has one.
 
 An unreachable host, a refused connection or a rejected association would otherwise
 fail every check with the same cause; this says it once, in one sentence.
@@ -50,3 +51,23 @@ def _why_no_connection(endpoint: Endpoint) -> str:
         return "connection refused"
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def require_mllp(host: str, port: int, timeout: float) -> None:
+    """Open and close one TCP connection to the MLLP port (no message is sent, so the
+    target's message log stays clean); an unreachable port is one sentence, no hang."""
+    try:
+        with socket.create_connection((host, port), timeout):
+            return
+    except socket.gaierror:
+        why = f"unknown host {host!r}"
+    except TimeoutError:
+        why = f"no answer within {timeout:g} s"
+    except ConnectionRefusedError:
+        why = "connection refused"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    raise TargetError(
+        f"cannot reach the HL7 (MLLP) target at {host}:{port} ({why}): is its HL7 "
+        "listener running, and is hl7_port right?"
+    )
