@@ -15,7 +15,10 @@ from fixtures.patients import make_faker
 from interopgate.hl7.messages import Ack
 from interopgate.hl7.mllp import MLLPClient
 from interopgate.site.pacs import ReferenceSite, SiteConfig
+from tests.conftest import SUITES
 from tests.junit import read_cases
+
+HL7_SUITES = SUITES / "hl7"
 
 START = dt.datetime(2030, 1, 15, 14, 5)
 
@@ -160,7 +163,7 @@ def test_hl7_suites_against_a_separate_site(run_suites, tmp_path):
             f"target: {{kind: live, host: {host}, dicom_port: {port}, "
             f"hl7_port: {other.hl7_address[1]}, called_ae: IG_PACS}}\n",
         )
-        result, junit = run_suites(f"--profile={profile}")
+        result, junit = run_suites(f"--profile={profile}", suites=HL7_SUITES)
     cases = [c for c in read_cases(junit) if c.properties.get("check", "").startswith("hl7.")]
     assert result.ret == 0, result.stdout.str()
     assert len([c for c in cases if c.outcome == "passed"]) >= 15
@@ -174,7 +177,7 @@ def test_dicom_only_live_target_skips_hl7_checks_with_one_line(run_suites, tmp_p
             "dicom-only",
             f"target: {{kind: live, host: {host}, dicom_port: {port}, called_ae: IG_PACS}}\n",
         )
-        result, junit = run_suites(f"--profile={profile}")
+        result, junit = run_suites(f"--profile={profile}", suites=HL7_SUITES)
     assert result.ret == 0, result.stdout.str()
     hl7 = [c for c in read_cases(junit) if c.properties.get("check", "").startswith("hl7.")]
     assert hl7 and all(c.outcome == "skipped" for c in hl7)
@@ -190,7 +193,7 @@ def test_unreachable_hl7_port_is_one_clear_line(run_suites, tmp_path):
             f"target: {{kind: live, host: {host}, dicom_port: {port}, "
             f"hl7_port: {_closed_port()}, called_ae: IG_PACS}}\n",
         )
-        result, _ = run_suites(f"--profile={profile}")
+        result, _ = run_suites(f"--profile={profile}", suites=HL7_SUITES)
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == 3
     assert "cannot reach the HL7 (MLLP) target at 127.0.0.1:" in output
