@@ -105,6 +105,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"  proposes {len(p.dicom.propose)} SOP classes, expects {len(p.dicom.expect_rejected)} "
         f"rejected; {len(p.known_deviations)} known deviation(s)"
     )
+    if p.hl7.messages:
+        print(
+            f"  HL7 {p.hl7.version}: {', '.join(p.hl7.messages)}; "
+            f"{len(p.hl7.timestamp_forms)} timestamp form(s) to accept, "
+            f"{len(p.hl7.forms_rejected)} to reject ({'strict' if p.hl7.strict else 'lenient'})"
+        )
     return 0
 
 

@@ -224,7 +224,14 @@ def _timestamp_form(value: str) -> str:
     return value
 
 
+def _hl7_location(value: str) -> str:
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{2}-\d+(\.\d+){0,2}", value):
+        raise ValueError(f"{value!r} is not a field location like MSH-5, PID-3.1 or SCH-11.4")
+    return value
+
+
 HL7MessageType = Annotated[str, AfterValidator(_hl7_message_type)]
+HL7Location = Annotated[str, AfterValidator(_hl7_location)]
 TimestampForm = Annotated[str, AfterValidator(_timestamp_form)]
 
 
@@ -258,6 +265,11 @@ class HL7(Strict):
     connect_timeout: float = Field(5.0, gt=0, le=120)
     encoding: Literal["", "ASCII", "8859/1", "UNICODE UTF-8"] = Field(
         "", description="MSH-18 character set of the messages sent (empty: ASCII)"
+    )
+    pin: dict[HL7Location, str] = Field(
+        {},
+        description="field values every message sent carries, e.g. {MSH-5: RIS, MSH-6: "
+        "RADIOLOGY} for an engine that routes on the receiving application/facility",
     )
     to_worklist: dict[str, str] = {}
 

@@ -82,6 +82,7 @@ def hl7_factory(profile, fake) -> HL7MessageFactory:
         station_ae=profile.device.ae_title,
         modality=profile.device.modality,
         charset=profile.hl7.encoding,
+        pinned=profile.hl7.pin,
     )
 
 

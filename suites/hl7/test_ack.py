@@ -135,7 +135,7 @@ def test_malformed_message_answered(check, hl7_client, hl7_factory, hl7_address,
 @pytest.mark.check("hl7.ack.unsupported_event")
 def test_unsupported_trigger_event_rejected(check, hl7_client, hl7_factory, hl7_address):
     structure = "" if hl7_factory.version == "2.3" else "^SIU_S12"
-    hl7_factory.pinned = {"MSH-9": f"SIU^Z99{structure}"}
+    hl7_factory.pinned = {**hl7_factory.pinned, "MSH-9": f"SIU^Z99{structure}"}
     message = hl7_factory.build("SIU^S12")
     exchange = hl7_client.send(message.text)
     subject = f"SIU^Z99 (a site-defined event nobody supports, MSH-10 {message.control_id})"

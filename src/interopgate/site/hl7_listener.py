@@ -174,6 +174,10 @@ class HL7Interface:
             code = rejected.code
             error = (rejected.location, rejected.condition, rejected.text)
             note = rejected.text
+        except Exception as exc:  # a site bug must still be answered (table 0357: 207)
+            log.exception("HL7 message %s could not be applied", control_id)
+            code, note = "AE", f"application internal error: {type(exc).__name__}: {exc}"
+            error = ("MSH", "207", note)
         answer_version = version if version in timestamps.VERSIONS else "2.5"
         ack_code = code
         accept_ack, app_ack = value(message, "MSH-15"), value(message, "MSH-16")
@@ -317,7 +321,11 @@ class HL7Interface:
                 text = text[:8]
             target = sps if attribute.startswith("SPS.") else item
             setattr(target, attribute.removeprefix("SPS."), text)
-        start = next(value(message, loc) for loc in START_FIELDS[family] if value(message, loc))
+        start = next(
+            (value(message, loc) for loc in START_FIELDS[family] if value(message, loc)), ""
+        )
+        if not start:
+            raise Rejected("AE", START_FIELDS[family][0], "101", "no scheduled start date/time")
         date, time = _dicom_date_time(start.split("&")[0].split("^")[0])
         sps.ScheduledProcedureStepStartDate = date
         sps.ScheduledProcedureStepStartTime = time
