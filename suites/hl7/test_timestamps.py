@@ -49,7 +49,7 @@ def test_form_accepted(check, hl7_client, hl7_factory, profile, accepted_form, t
         ack is not None and ack.msa_1 in ("AA", "CA"),
         f"{message_type} with {value!r} (form {accepted_form}, which the profile says the "
         f"target accepts) in {', '.join(fields)}",
-        expected=f"MSA-1 AA ({timestamps.grammar(version)})",
+        expected=f"MSA-1 AA ({timestamps.grammar(version)}, {timestamps.clause(version)})",
         observed=observed,
     )
 
@@ -74,7 +74,8 @@ def test_form_rejected(check, hl7_client, hl7_factory, profile, rejected_form, t
         ack is not None and ack.msa_1 in ("AE", "AR", "CE", "CR"),
         f"{message_type} with {value!r} (form {rejected_form}) in {', '.join(fields)}, which "
         "the profile says the target must refuse",
-        expected=f"MSA-1 AE or AR: not {timestamps.grammar(version)} or out of range",
+        expected=f"MSA-1 AE or AR: not {timestamps.grammar(version)} or out of range "
+        f"({timestamps.clause(version)})",
         observed=observed,
     )
 

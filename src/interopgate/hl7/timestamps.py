@@ -223,8 +223,14 @@ class Form:
         return "ZZZZ" in self.tokens
 
     def render(self, when: dt.datetime) -> str:
-        """``when`` in this form; the offset comes from ``when.tzinfo`` (UTC if naive)."""
+        """``when`` in this form. The offset comes from ``when.tzinfo`` (UTC if naive); a
+        form written ``-ZZZZ`` (or ``+ZZZZ``) gets the same instant at the mirrored offset
+        when the sign differs, so both signs are really sent."""
         offset = when.utcoffset() or dt.timedelta(0)
+        sign = next((t for t in self.tokens if t in "+-"), None) if self.has_offset else None
+        if offset and sign and (sign == "-") != (offset < dt.timedelta(0)):
+            when = when.astimezone(dt.timezone(-offset))
+            offset = -offset
         minutes = int(offset.total_seconds() // 60)
         zzzz = f"{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
         out = []
