@@ -101,7 +101,7 @@ def test_no_ack_is_reported_with_the_timeout_and_a_late_ack_is_never_taken_for_t
             late = client.send(MSG.replace("|C1|", "|LATE|"))
             assert late.reply is None
             assert late.problem == "no ACK within 0.3 s"
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 2.0  # bounded by the timeout, not by the peer
             time.sleep(0.5)  # the late ACK is now in flight / arrived on the old connection
             second = client.send(MSG.replace("|C1|", "|NEXT|"))
             assert second.reply_text.endswith("MSA|AA|NEXT")

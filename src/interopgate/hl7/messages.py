@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import re
 from dataclasses import dataclass
 
@@ -143,9 +144,12 @@ _control_ids = itertools.count(1)
 
 
 def new_control_id(prefix: str = "IG") -> str:
-    """A message control ID (MSH-10, ST 20) unique within this process."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%H%M%S")
-    return f"{prefix}{stamp}{next(_control_ids):06d}"[:20]
+    """A message control ID (MSH-10, ST, at most 20 characters): two letters, the UTC
+    time to the second, the process ID and a counter -- unique across runs and xdist
+    workers, since a receiver that de-duplicates resends (HL7 2.5 §2.10.2) would
+    silently drop a new message that reuses an old ID."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M%S")
+    return f"{prefix[:2]}{stamp}{os.getpid() % 1000:03d}{next(_control_ids) % 1000:03d}"
 
 
 def now_ts() -> str:
