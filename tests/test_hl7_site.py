@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
+import subprocess
+import sys
 
 import pytest
 from pydicom.dataset import Dataset
@@ -199,3 +202,24 @@ def test_unreachable_hl7_port_is_one_clear_line(run_suites, tmp_path):
     assert "cannot reach the HL7 (MLLP) target at 127.0.0.1:" in output
     assert "connection refused" in output
     assert "Traceback" not in output
+
+
+def test_interopgate_site_prints_and_serves_the_hl7_port():
+    """`interopgate site` as a person starts it: the first line names the MLLP port too."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0", "--hl7-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"HL7 \(MLLP\) ([\d.]+):(\d+)", line)
+        assert match, line
+        factory = HL7MessageFactory(make_faker(12), "2.5")
+        with MLLPClient(match.group(1), int(match.group(2)), read_timeout=5) as client:
+            exchange = client.send(factory.build("SIU^S12").text)
+        assert Ack.read(exchange.reply_text).msa_1 == "AA"
+        assert "hl7_port:" in process.stdout.readline() + process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
