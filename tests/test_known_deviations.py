@@ -21,7 +21,8 @@ def test_deviation_is_reported_with_its_reason(run_suites, tmp_path):
     )
     result, junit = run_suites(f"--profile={profile}", "-rx")
     assert result.ret == 0, result.stdout.str()
-    result.assert_outcomes(passed=12, xfailed=1)
+    assert result.parseoutcomes().get("xfailed") == 1
+    assert "failed" not in result.parseoutcomes()
     echo = next(c for c in read_cases(junit) if c.name == "test_echo")
     assert echo.outcome == "xfailed"
     assert "vendor ticket 1234" in echo.message
@@ -37,7 +38,7 @@ def test_deviation_for_one_parameter_only(run_suites, tmp_path):
     )
     result, _ = run_suites(f"--profile={profile}")
     assert result.ret == 0, result.stdout.str()
-    result.assert_outcomes(passed=12, xfailed=1)
+    assert result.parseoutcomes().get("xfailed") == 1
 
 
 def test_stale_deviation_fails_the_run(run_suites, tmp_path):

@@ -17,7 +17,7 @@ from tests.junit import read_cases
 def separate_site():
     """`interopgate site` on a free port, as a person would start it; stopped afterwards."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0"],
+        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0", "--hl7-port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import sop_class as sop
@@ -281,14 +282,12 @@ def test_deviation_a_real_server_does_not_commit_fails_the_run(run_suites, tmp_p
     "known deviation no longer observed", so profiles cannot hide anything."""
     _require("dcmtk-dcmqrscp")
     stale = tmp_path / "dcmqrscp-stale.yaml"
-    stale.write_text(
-        (PROFILES / "targets" / "dcmtk-dcmqrscp.yaml")
-        .read_text()
-        .replace(
-            "known_deviations: []",
-            "known_deviations:\n  - {check: dicom.association.echo, reason: claimed broken}",
-        )
-    )
+    data = yaml.safe_load((PROFILES / "targets" / "dcmtk-dcmqrscp.yaml").read_text())
+    data["known_deviations"] = [
+        *(data.get("known_deviations") or []),
+        {"check": "dicom.association.echo", "reason": "claimed broken"},
+    ]
+    stale.write_text(yaml.safe_dump(data))
     result, junit = run_suites("--profile=agfa-cr", f"--target={stale}")
     assert result.ret == 1
     [echo] = [c for c in read_cases(junit) if c.properties["check"] == "dicom.association.echo"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SUITES
 from tests.junit import read_cases
 from tests.test_process_targets import _require, alive, server_pids
 
@@ -34,7 +35,13 @@ def _plugin(pytester: pytest.Pytester, after: int, action: str) -> None:
 def test_server_killed_mid_run_fails_the_remaining_checks_clearly(run_suites, pytester):
     _require("dcmtk-dcmqrscp")
     _plugin(pytester, after=3, action=KILL_SERVER)
-    result, junit = run_suites("--profile=agfa-cr", "--target=dcmtk-dcmqrscp", "-p", "ig_chaos")
+    result, junit = run_suites(
+        "--profile=agfa-cr",
+        "--target=dcmtk-dcmqrscp",
+        "-p",
+        "ig_chaos",
+        suites=SUITES / "dicom" / "test_association.py",
+    )
     output = result.stdout.str()
     assert result.ret == 1, output
     cases = [c for c in read_cases(junit) if "empty parameter set" not in c.message]

@@ -20,11 +20,16 @@ def _closed_port() -> int:
 
 
 def test_address_options_make_the_embedded_target_live():
-    fields = {"host": "10.0.0.5", "dicom_port": 104, "called_ae": "RIS_MWL", "hl7_port": 2575}
+    fields = {
+        "host": "pacs-test.example.org",
+        "dicom_port": 104,
+        "called_ae": "RIS_MWL",
+        "hl7_port": 2575,
+    }
     target = load_profile("agfa-cr", PROFILES, target_fields=fields).profile.target
     assert (target.kind, target.host, target.dicom_port, target.hl7_port, target.called_ae) == (
         "live",
-        "10.0.0.5",
+        "pacs-test.example.org",
         104,
         2575,
         "RIS_MWL",

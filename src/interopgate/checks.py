@@ -144,6 +144,57 @@ _CHECKS = [
     #
     # ---- HL7 v2 / MLLP checks (issue 5): add below ----
     #
+    Check(
+        "hl7.ack.accepted",
+        "HL7 2.5 §2.9.2 (original mode ACK), §3.4.2.1 MSA-1; MLLP Release 1 (Appendix C)",
+        "each message type of the profile gets one well-framed ACK with MSA-1 AA (or CA)",
+    ),
+    Check(
+        "hl7.ack.control_id",
+        "HL7 2.5 §2.9.2, §3.4.2.2 (MSA-2 = MSH-10 of the acknowledged message)",
+        "the ACK's MSA-2 is the sent message's MSH-10",
+    ),
+    Check(
+        "hl7.ack.header",
+        "HL7 2.5 §2.9.2 (ACK MSH-5/6 = MSH-3/4), §2.14.9.7 MSH-7, §2.A.22 (DTM)",
+        "the ACK's MSH-5/6 mirror the message's MSH-3/4; its MSH-9 is ACK; its MSH-7 parses",
+    ),
+    Check(
+        "hl7.ack.malformed",
+        "HL7 2.5 §2.9.2 (AR/AE), §2.5.4 (MSH first), §2.14.9.2 (MSH-2); MLLP Appendix C.4",
+        "a malformed message gets an AE/AR, not silence or a dropped connection",
+    ),
+    Check(
+        "hl7.ack.unsupported_event",
+        "HL7 2.5 §2.9.2 (AR), table 0357 code 201 (unsupported event code)",
+        "a trigger event the receiver does not support is answered AR, not AA",
+    ),
+    Check(
+        "hl7.ack.enhanced_mode",
+        "HL7 2.5 §2.9.3 (enhanced acknowledgment mode), §2.14.9.15 MSH-15, table 0155",
+        "MSH-15 AL gets a commit ACK CA; MSH-15 NE gets no ACK (where the profile says "
+        "enhanced mode is supported)",
+    ),
+    Check(
+        "hl7.timestamp.accepted",
+        "HL7 2.5 §2.A.74 (TS), §2.A.22 (DTM): YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]",
+        "each timestamp form the profile lists is accepted (AA) in every time field",
+    ),
+    Check(
+        "hl7.timestamp.rejected",
+        "HL7 2.5 §2.A.74 (TS), §2.A.22 (DTM), §2.9.2 (AE for content errors)",
+        "each timestamp form the profile says is invalid is rejected with AE/AR",
+    ),
+    Check(
+        "hl7.timestamp.sweep",
+        "HL7 2.5 §2.A.22 (DTM: HH 00-23, MM 00-59), §2.9.2",
+        "the same appointment at every minute of a day (sampled by default) is accepted",
+    ),
+    Check(
+        "hl7.resend.same_control_id",
+        "HL7 2.5 §2.10.2 (retries reuse MSH-10), §2.9.2",
+        "a message resent with the same MSH-10 is acknowledged AA again",
+    ),
     #
     #
     # ---- end-to-end workflow checks (issue 6): add below ----

@@ -42,6 +42,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
         ae_title=args.ae_title,
         host=args.host,
         dicom_port=args.dicom_port,
+        hl7_port=args.hl7_port,
         faults=frozenset(args.fault),
         move_destinations=destinations,
     )
@@ -51,14 +52,21 @@ def _cmd_site(args: argparse.Namespace) -> int:
         site = ReferenceSite(config).start()
     except OSError as exc:
         raise InteropGateError(
-            f"cannot listen on {args.host}:{args.dicom_port}: {exc.strerror or exc}"
+            f"cannot listen on {args.host} (DICOM port {args.dicom_port}, HL7 port "
+            f"{args.hl7_port}): {exc.strerror or exc}"
         ) from None
     host, port = site.dicom_address
-    print(f"interopgate reference site: DICOM {config.ae_title}@{host}:{port}", flush=True)
+    hl7_port = site.hl7_address[1]
+    print(
+        f"interopgate reference site: DICOM {config.ae_title}@{host}:{port}, "
+        f"HL7 (MLLP) {host}:{hl7_port}",
+        flush=True,
+    )
     print(f"faults: {', '.join(sorted(config.faults)) or 'none'}", flush=True)
     print(
         "profile target for it: "
-        f"{{kind: live, host: {host}, dicom_port: {port}, called_ae: {config.ae_title}}}",
+        f"{{kind: live, host: {host}, dicom_port: {port}, hl7_port: {hl7_port}, "
+        f"called_ae: {config.ae_title}}}",
         flush=True,
     )
     print("Ctrl-C to stop", flush=True)
@@ -97,6 +105,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"  proposes {len(p.dicom.propose)} SOP classes, expects {len(p.dicom.expect_rejected)} "
         f"rejected; {len(p.known_deviations)} known deviation(s)"
     )
+    if p.hl7.messages:
+        print(
+            f"  HL7 {p.hl7.version}: {', '.join(p.hl7.messages)}; "
+            f"{len(p.hl7.timestamp_forms)} timestamp form(s) to accept, "
+            f"{len(p.hl7.forms_rejected)} to reject ({'strict' if p.hl7.strict else 'lenient'})"
+        )
     return 0
 
 
@@ -127,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         "site",
         help="run the embedded reference site (PACS + worklist) until Ctrl-C",
         description="Run the embedded reference site so other tools can talk to it, e.g. "
-        "`echoscu -aec IG_PACS 127.0.0.1 11112` or a harness run with a live profile.",
+        "`echoscu -aec IG_PACS 127.0.0.1 11112`, an HL7 sender on the MLLP port, or a "
+        "harness run with a live profile.",
     )
     site.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -137,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=11112,
         help="DICOM port (default 11112; 0 picks a free port)",
+    )
+    site.add_argument(
+        "--hl7-port",
+        type=int,
+        default=2575,
+        help="HL7 v2 MLLP port (default 2575; 0 picks a free port)",
     )
     site.add_argument("--ae-title", default="IG_PACS", help="the site's AE title (default IG_PACS)")
     site.add_argument(

@@ -438,3 +438,18 @@ def check(request: pytest.FixtureRequest, transcript: Transcript) -> CheckContex
 def device(profile, target, transcript: Transcript) -> DeviceClient:
     """The device of the profile, ready to associate with the target."""
     return DeviceClient(profile, target.endpoint, transcript)
+
+
+@pytest.fixture
+def mllp_receiver(transcript: Transcript):
+    """The harness as an HL7 receiver on a free loopback MLLP port (hl7/receiver.py):
+    point the target's outbound interface at ``mllp_receiver.address``, then
+    ``wait_for(n, timeout)`` and judge the frames with ``hl7.receiver.inspect``."""
+    from interopgate.hl7.receiver import MLLPReceiver
+
+    receiver = MLLPReceiver(note=transcript.note).start()
+    transcript.note(f"MLLP receiver listening on {receiver.address[0]}:{receiver.address[1]}")
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

@@ -263,11 +263,79 @@ class Dicom(Strict):
         return [uids.resolve(n, "Transfer Syntax") for n in self.transfer_syntaxes]
 
 
+HL7_MESSAGE_TYPES = ("SIU^S12", "SIU^S14", "SIU^S15", "ORM^O01", "OMI^O23", "ADT^A04", "ADT^A08")
+
+
+def _hl7_message_type(value: str) -> str:
+    if value not in HL7_MESSAGE_TYPES:
+        raise ValueError(
+            f"unsupported HL7 message type {value!r}{did_you_mean(value, HL7_MESSAGE_TYPES)}; "
+            f"expected one of: {', '.join(HL7_MESSAGE_TYPES)}"
+        )
+    return value
+
+
+def _timestamp_form(value: str) -> str:
+    from interopgate.hl7.timestamps import Form
+
+    Form.parse(value)  # ValueError names the unknown token
+    return value
+
+
+def _hl7_location(value: str) -> str:
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{2}-\d+(\.\d+){0,2}", value):
+        raise ValueError(f"{value!r} is not a field location like MSH-5, PID-3.1 or SCH-11.4")
+    return value
+
+
+HL7MessageType = Annotated[str, AfterValidator(_hl7_message_type)]
+HL7Location = Annotated[str, AfterValidator(_hl7_location)]
+TimestampForm = Annotated[str, AfterValidator(_timestamp_form)]
+
+
+class HL7Ack(Strict):
+    """What the target promises about acknowledgments (HL7 2.5 §2.9)."""
+
+    enhanced_mode: bool = Field(
+        False, description="the target honours MSH-15/16 (commit ACK CA, NE = no ACK)"
+    )
+    timeout: float = Field(5.0, gt=0, le=120, description="seconds to wait for an ACK")
+
+
 class HL7(Strict):
+    """The target's HL7 v2 interface: version, messages, the timestamps it must take."""
+
     version: Literal["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8"] = "2.5"
-    messages: list[str] = []
-    timestamp_forms: list[str] = []
+    messages: list[HL7MessageType] = []
+    timestamp_forms: list[TimestampForm] = Field(
+        [], description="forms the target must accept, e.g. YYYYMMDDHHMM, YYYYMMDDHHMMSS+ZZZZ"
+    )
+    forms_rejected: list[TimestampForm] = Field(
+        [], description="forms the target must reject with AE/AR, e.g. YYYYMMDDHH:MM:SS"
+    )
+    strict: bool = Field(
+        True,
+        description="judge TS/DTM by the calendar (NIST-like); false accepts hour 24 and "
+        "day 31 in any month (HAPI-like)",
+    )
+    ack: HL7Ack = HL7Ack()
+    connection: Literal["persistent", "per-message"] = "persistent"
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    encoding: Literal["", "ASCII", "8859/1", "UNICODE UTF-8"] = Field(
+        "", description="MSH-18 character set of the messages sent (empty: ASCII)"
+    )
+    pin: dict[HL7Location, str] = Field(
+        {},
+        description="field values every message sent carries, e.g. {MSH-5: RIS, MSH-6: "
+        "RADIOLOGY} for an engine that routes on the receiving application/facility",
+    )
     to_worklist: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _messages_exist_in_version(self) -> HL7:
+        if "OMI^O23" in self.messages and self.version in ("2.3", "2.3.1", "2.4"):
+            raise ValueError(f"OMI^O23 does not exist in HL7 {self.version} (from 2.5 on)")
+        return self
 
 
 class KnownDeviation(Strict):

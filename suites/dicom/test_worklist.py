@@ -130,6 +130,10 @@ def _empty_sps(item: Dataset) -> str | None:
 
 def _run(check, device, profile, query_data, repeat: int, variant: str, inspect):
     """Send the query ``repeat`` times; ``inspect(item)`` gives the item's problems."""
+    if profile.dicom.worklist is None:
+        pytest.skip(
+            "the profile has no dicom.worklist section (the device does not query a worklist)"
+        )
     required = _requirements(profile)
     identifier = build_identifier(MODEL, _query(profile, variant), required)
     failed_queries = 0

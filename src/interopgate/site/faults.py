@@ -9,7 +9,8 @@ proves that exactly those checks fail. A fault is switched on from a profile
 
 ``layer`` says where the fault lives: ``service`` faults change the pynetdicom SCP's
 configuration or handlers; ``wire`` faults rewrite PDUs in a relay in front of it
-(site/wire.py), for defects pynetdicom itself would never commit.
+(site/wire.py), for defects pynetdicom itself would never commit; ``hl7`` faults live
+in the site's MLLP listener (site/hl7_listener.py).
 """
 
 from __future__ import annotations
@@ -189,6 +190,71 @@ _FAULTS = [
     #
     # ---- HL7 / MLLP faults (issue 5): add below ----
     #
+    Fault(
+        "hl7-octal-hours",
+        "hl7",
+        "appointment hours are read like C strtol(s, NULL, 0): '08' and '09' are invalid "
+        "octal, so every appointment from 08:00 to 09:59 is rejected with AE",
+        ("hl7.timestamp.sweep",),
+    ),
+    Fault(
+        "hl7-colon-times-only",
+        "hl7",
+        "appointment times are accepted only as HH:MM:SS (the vendor claim of the seed): "
+        "every valid TS/DTM appointment is rejected with AE, the colon form accepted",
+        (
+            "hl7.ack.accepted",
+            "hl7.timestamp.accepted",
+            "hl7.timestamp.rejected",
+            "hl7.timestamp.sweep",
+            "hl7.resend.same_control_id",
+        ),
+    ),
+    Fault(
+        "hl7-wrong-msa-2",
+        "hl7",
+        "MSA-2 of every ACK carries a control ID of the site's own, not the sender's MSH-10",
+        ("hl7.ack.control_id",),
+    ),
+    Fault(
+        "hl7-ack-colon-timestamp",
+        "hl7",
+        "the ACK's own MSH-7 is written YYYYMMDD HH:MM:SS, which no HL7 version allows",
+        ("hl7.ack.header",),
+    ),
+    Fault(
+        "hl7-no-ack-on-malformed",
+        "hl7",
+        "a message without MSH or with bad encoding characters gets no ACK: the site "
+        "drops the connection",
+        ("hl7.ack.malformed",),
+    ),
+    Fault(
+        "hl7-known-events-rejected",
+        "hl7",
+        "only SIU^S12 is known: S14 and S15 are answered AR (201, unsupported event code)",
+        ("hl7.ack.accepted",),
+    ),
+    Fault(
+        "hl7-accepts-unknown-events",
+        "hl7",
+        "messages with a trigger event the site does not support are answered AA and dropped",
+        ("hl7.ack.unsupported_event",),
+    ),
+    Fault(
+        "hl7-ignores-accept-ack-type",
+        "hl7",
+        "MSH-15/MSH-16 are ignored: original-mode AA is sent even when the sender asked "
+        "for enhanced mode (commit ACK CA, or no ACK for NE)",
+        ("hl7.ack.enhanced_mode",),
+    ),
+    Fault(
+        "hl7-resend-rejected",
+        "hl7",
+        "a resent message (same MSH-10) is rejected with AE (205, duplicate key identifier) "
+        "instead of being acknowledged again",
+        ("hl7.resend.same_control_id",),
+    ),
     #
     #
     # ---- end-to-end workflow faults (issue 6): add below ----

@@ -73,6 +73,7 @@ class SiteConfig:
     ae_title: str = "IG_PACS"
     host: str = "127.0.0.1"
     dicom_port: int = 0
+    hl7_port: int = 0
     max_pdu: int = 16384
     faults: frozenset[str] = frozenset()
     move_destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -96,7 +97,9 @@ class ReferenceSite:
         self._server = None
         self._relay: WireRelay | None = None
         self._find = FindResponder(self.config.faults)
+        self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
+        self.hl7_address: tuple[str, int] = (self.config.host, 0)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -151,9 +154,27 @@ class ReferenceSite:
             address = self._relay.address
         self.dicom_address = (str(address[0]), int(address[1]))
         log.info("reference site %s on %s:%s", self.config.ae_title, *self.dicom_address)
+        self._start_hl7()
         return self
 
+    def _start_hl7(self) -> None:
+        """The HL7 (MLLP) interface feeding the worklist (issue 5), beside the SCP."""
+        from interopgate.site.hl7_listener import HL7Interface
+
+        hl7_faults = frozenset(f for f in self.config.faults if FAULTS[f].layer == "hl7")
+        self._hl7 = HL7Interface(
+            self.add_worklist_items,
+            self.remove_worklist_items,
+            faults=hl7_faults,
+            host=self.config.host,
+            port=self.config.hl7_port,
+        ).start()
+        self.hl7_address = self._hl7.address
+
     def stop(self) -> None:
+        if self._hl7:
+            self._hl7.stop()
+            self._hl7 = None
         if self._relay:
             self._relay.stop()
         if self._server:
@@ -180,6 +201,12 @@ class ReferenceSite:
                 key = _worklist_key(item)
                 self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
                 self.worklist.append(item)
+
+    def remove_worklist_items(self, items: Iterable[Dataset]) -> None:
+        """Remove these item objects (by identity: equal items may be distinct entries)."""
+        gone = {id(item) for item in items}
+        with self._lock:
+            self.worklist[:] = [ds for ds in self.worklist if id(ds) not in gone]
 
     # ---------------------------------------------------------------- handlers
 

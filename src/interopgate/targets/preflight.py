@@ -1,4 +1,5 @@
-"""Pre-flight: one association with Verification before any check runs.
+"""Pre-flight: one association with Verification before any check runs, and one TCP
+connection to the HL7 (MLLP) port when the target has one.
 
 An unreachable host, a refused connection or a rejected association would otherwise
 fail every check with the same cause; this says it once, in one sentence.
@@ -33,17 +34,9 @@ def require(endpoint: Endpoint, calling_ae: str, hl7_address: tuple[str, int] | 
 def hl7_problem(host: str, port: int, timeout: float = 5.0) -> str | None:
     """MLLP has no echo (HL7 2.5 Appendix C): a TCP connection that opens is all a
     pre-flight can ask without sending a message into a hospital system."""
-    try:
-        with socket.create_connection((host, port), timeout):
-            return None
-    except socket.gaierror:
-        why = f"unknown host {host!r}"
-    except TimeoutError:
-        why = f"no answer within {timeout:g} s"
-    except ConnectionRefusedError:
-        why = "connection refused"
-    except OSError as exc:
-        why = exc.strerror or str(exc)
+    why = _why_no_connection(host, port, timeout)
+    if why is None:
+        return None
     return (
         f"cannot reach the HL7 (MLLP) target at {host}:{port} ({why}): is its interface "
         "engine listening, and is hl7_port right?"
@@ -56,7 +49,7 @@ def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False
         if not negotiation.connected:
             raise TargetError(
                 f"cannot reach the DICOM target at {endpoint.host}:{endpoint.port} "
-                f"({_why_no_connection(endpoint)}): is it running, and are host and "
+                f"({_why(endpoint)}): is it running, and are host and "
                 "dicom_port right?"
             )
         if negotiation.rejection:
@@ -72,16 +65,21 @@ def require_dicom(endpoint: Endpoint, calling_ae: str, promiscuous: bool = False
             )
 
 
-def _why_no_connection(endpoint: Endpoint) -> str:
-    """Ask the OS why, once pynetdicom could not connect: refused, timed out, bad host."""
+def _why_no_connection(host: str, port: int, timeout: float) -> str | None:
+    """Ask the OS why a connection fails: refused, timed out, bad host (None: it opens)."""
     try:
-        with socket.create_connection((endpoint.host, endpoint.port), endpoint.connect_timeout):
-            return "the connection opened but the association did not start"
+        with socket.create_connection((host, port), timeout):
+            return None
     except socket.gaierror:
-        return f"unknown host {endpoint.host!r}"
+        return f"unknown host {host!r}"
     except TimeoutError:
-        return f"no answer within {endpoint.connect_timeout:g} s"
+        return f"no answer within {timeout:g} s"
     except ConnectionRefusedError:
         return "connection refused"
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def _why(endpoint: Endpoint) -> str:
+    why = _why_no_connection(endpoint.host, endpoint.port, endpoint.connect_timeout)
+    return why or "the connection opened but the association did not start"

@@ -1,0 +1,250 @@
+"""HL7 v2 messages through hl7apy: parsing, field access by location, ACK building.
+
+Locations are written as the standard writes them (``MSH-10``, ``SCH-11.4``, ``PID-3.1``).
+Message structures follow HL7 2.5 §2.14.9.9 (MSH-9.3): S14/S15 travel in the SIU_S12
+structure, A04/A08 in ADT_A01.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import re
+from dataclasses import dataclass
+
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import Message, Segment
+from hl7apy.parser import parse_message
+
+STRUCTURES = {
+    "SIU^S12": "SIU_S12",
+    "SIU^S13": "SIU_S12",
+    "SIU^S14": "SIU_S12",
+    "SIU^S15": "SIU_S12",
+    "ORM^O01": "ORM_O01",
+    "OMI^O23": "OMI_O23",
+    "ADT^A04": "ADT_A01",
+    "ADT^A08": "ADT_A01",
+}
+
+# The fields that carry times, per message family (issue 5; HL7 2.5 ch. 10, 4, 3).
+# SCH-11.4 (TQ start) exists up to 2.6; TQ1-7 from 2.5 on.
+TIME_FIELDS = {
+    "SIU": ["MSH-7", "SCH-11.4", "TQ1-7", "AIS-4", "PID-7"],
+    "ORM": ["MSH-7", "ORC-9", "OBR-7", "PID-7"],
+    "OMI": ["MSH-7", "ORC-9", "TQ1-7", "OBR-7", "PID-7"],
+    "ADT": ["MSH-7", "PID-7"],
+}
+# The ones that carry the *appointment / scheduled* start (OBR-27.4: ORM's TQ start).
+APPOINTMENT_FIELDS = ("SCH-11.4", "TQ1-7", "AIS-4", "OBR-27.4")
+
+
+def time_fields(message_type: str, version: str) -> list[str]:
+    """The time-carrying fields a message of ``message_type`` has in ``version``."""
+    fields = TIME_FIELDS[message_type.split("^")[0]]
+    has_tq1 = version not in ("2.3", "2.3.1", "2.4")
+    return [
+        f
+        for f in fields
+        if not (f.startswith("TQ1") and not has_tq1)
+        and not (f == "SCH-11.4" and version in ("2.7", "2.8"))
+    ]
+
+
+def appointment_fields(message_type: str, version: str) -> list[str]:
+    """The fields that carry the scheduled start (SCH-11.4, TQ1-7, AIS-4, ORM's OBR-27.4)."""
+    fields = [f for f in time_fields(message_type, version) if f in APPOINTMENT_FIELDS]
+    return [*fields, "OBR-27.4"] if message_type == "ORM^O01" else fields
+
+
+_LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Location:
+    segment: str
+    field: int
+    component: int | None = None
+    subcomponent: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Location:
+        match = _LOCATION.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"{text!r} is not a field location like PID-3.1 or SCH-11.4")
+        seg, f, c, s = match.groups()
+        return cls(seg, int(f), int(c) if c else None, int(s) if s else None)
+
+    def __str__(self) -> str:
+        parts = [f"{self.segment}-{self.field}"]
+        parts += [str(p) for p in (self.component, self.subcomponent) if p is not None]
+        return ".".join(parts)
+
+
+def parse(text: str) -> Message:
+    """Parse an ER7 message (segments flat, no group detection: fast and tolerant)."""
+    message = parse_message(
+        text.replace("\n", "\r"), find_groups=False, validation_level=VALIDATION_LEVEL.QUIET
+    )
+    # value() cache (hl7apy lookups cost ~0.1 ms each); hl7apy's __setattr__ would take
+    # the name for a segment, hence object.__setattr__.
+    object.__setattr__(message, "_interopgate_values", {})
+    return message
+
+
+def segments(message: Message, name: str) -> list[Segment]:
+    """Every ``name`` segment of the message, at any depth."""
+    found: list[Segment] = []
+    for child in message.children:
+        if child.name == name:
+            found.append(child)
+        elif hasattr(child, "children") and child.classname == "Group":
+            found.extend(segments(child, name))
+    return found
+
+
+def value(message: Message, location: str | Location) -> str:
+    """The ER7 text at ``location`` in the first segment of its kind ("" if absent)."""
+    cache = message.__dict__.get("_interopgate_values")
+    if cache is not None and location in cache:
+        return cache[location]
+    loc = Location.parse(location) if isinstance(location, str) else location
+    found = segments(message, loc.segment)
+    text = field_value(found[0], loc) if found else ""
+    if cache is not None:
+        cache[location] = text
+    return text
+
+
+def field_value(segment: Segment, loc: Location) -> str:
+    """ER7 text of a field, component or subcomponent of ``segment`` ("" if absent)."""
+    element = _child(segment, loc.field)
+    for index in (loc.component, loc.subcomponent):
+        if element is None or index is None:
+            break
+        element = _child(element, index)
+    return element.to_er7() if element is not None else ""
+
+
+def _child(element, index: int):
+    """hl7apy names children after their position (``SCH_11``, ``TQ_4``, ``TS_1``); a
+    primitive has one unnumbered child, which is its own component 1."""
+    children = list(element.children)
+    for child in children:
+        suffix = child.name.rsplit("_", 1)[-1]
+        if suffix.isdigit() and int(suffix) == index:
+            return child
+    if index == 1 and children and not children[0].name.rsplit("_", 1)[-1].isdigit():
+        return element
+    return None
+
+
+_control_ids = itertools.count(1)
+
+
+def new_control_id(prefix: str = "IG") -> str:
+    """A message control ID (MSH-10, ST, at most 20 characters): two letters, the UTC
+    time to the second, the process ID and a counter -- unique across runs and xdist
+    workers, since a receiver that de-duplicates resends (HL7 2.5 §2.10.2) would
+    silently drop a new message that reuses an old ID."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M%S")
+    return f"{prefix[:2]}{stamp}{os.getpid() % 1000:03d}{next(_control_ids) % 1000:03d}"
+
+
+def now_ts() -> str:
+    """The current time as a DTM with seconds and offset (valid in every version)."""
+    return dt.datetime.now().astimezone().strftime("%Y%m%d%H%M%S%z")
+
+
+@dataclass(frozen=True)
+class Ack:
+    """What a check needs from an ACK (HL7 2.5 §2.9, §3.4.2 MSA)."""
+
+    text: str
+    msh_3: str
+    msh_4: str
+    msh_5: str
+    msh_6: str
+    msh_7: str
+    msh_9: str
+    msh_12: str
+    msa_1: str
+    msa_2: str
+    err: str
+
+    @classmethod
+    def read(cls, text: str) -> Ack:
+        """Parse an ACK with hl7apy; raise ValueError if it is not an HL7 message."""
+        if not text.startswith("MSH"):
+            raise ValueError("the reply does not start with an MSH segment")
+        message = parse(text)
+
+        def get(loc: str) -> str:
+            return value(message, loc)
+
+        return cls(
+            text=text,
+            msh_3=get("MSH-3"),
+            msh_4=get("MSH-4"),
+            msh_5=get("MSH-5"),
+            msh_6=get("MSH-6"),
+            msh_7=get("MSH-7"),
+            msh_9=get("MSH-9"),
+            msh_12=get("MSH-12"),
+            msa_1=get("MSA-1"),
+            msa_2=get("MSA-2"),
+            err=next((s.to_er7() for s in segments(message, "ERR")), ""),
+        )
+
+
+def build_ack(
+    version: str,
+    *,
+    sending: tuple[str, str],
+    receiving: tuple[str, str],
+    trigger: str,
+    code: str,
+    control_id: str,
+    text: str = "",
+    error: tuple[str, str, str] | None = None,
+    timestamp: str | None = None,
+) -> str:
+    """An ACK (HL7 2.5 §2.9.2): MSH-5/6 mirror the message's MSH-3/4, MSA-2 its MSH-10;
+    ``error`` = (location, HL7 table 0357 code, text) adds an ERR segment."""
+    ack = Message("ACK", version=version, validation_level=VALIDATION_LEVEL.QUIET)
+    ack.msh.msh_3, ack.msh.msh_4 = sending
+    ack.msh.msh_5, ack.msh.msh_6 = receiving
+    ack.msh.msh_7 = timestamp or now_ts()
+    if not trigger:
+        ack.msh.msh_9 = "ACK"
+    else:
+        ack.msh.msh_9 = f"ACK^{trigger}" if version == "2.3" else f"ACK^{trigger}^ACK"
+    ack.msh.msh_10 = new_control_id("ACK")
+    ack.msh.msh_11 = "P"
+    ack.msa.msa_1 = code
+    ack.msa.msa_2 = control_id
+    if text and version in ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6"):
+        ack.msa.msa_3 = text[:80]
+    if error is not None:
+        location, code_0357, err_text = error
+        err = ack.add_segment("ERR")
+        if version in ("2.3", "2.3.1", "2.4"):
+            err.err_1 = f"{location}^^^{code_0357}&{err_text[:60]}&HL70357"
+        else:
+            err.err_2 = location.replace("-", "^").replace(".", "^")
+            err.err_3 = f"{code_0357}^{err_text[:60]}^HL70357"
+            err.err_4 = "E"
+    return ack.to_er7()
+
+
+def read_reply(reply_text: str | None, problem: str | None) -> tuple[Ack | None, str]:
+    """(the ACK, a one-line description of the reply for a verdict's "observed")."""
+    if reply_text is None:
+        return None, f"no reply ({problem})"
+    try:
+        ack = Ack.read(reply_text)
+    except Exception as exc:
+        return None, f"a reply that is not an HL7 ACK ({exc}): {reply_text[:80]!r}"
+    err = f", {ack.err}" if ack.err else ""
+    return ack, f"MSA-1 {ack.msa_1 or '(empty)'}, MSA-2 {ack.msa_2 or '(empty)'}{err}"

@@ -1,0 +1,370 @@
+"""MLLP (Minimal Lower Layer Protocol, HL7 v2.5 Appendix C, Release 1): client and listener.
+
+A frame is ``<VT> message <FS><CR>`` (0x0B ... 0x1C 0x0D), no length, no checksum; the
+message's segments are separated by ``<CR>``. Why the framing is written by hand: hl7apy's
+own ``hl7apy.mllp`` server is a blocking socketserver that decodes with one fixed
+encoding, answers through a handler class per message type and hides the raw bytes --
+a conformance harness has to see the bytes (junk before ``<VT>``, a missing ``<CR>``
+after ``<FS>``), choose the encoding per MSH-18, time out, and send malformed frames on
+purpose. Building and parsing the messages themselves is left to hl7apy (hl7/messages.py).
+
+Timeouts: every connect and read is bounded. After a read timeout the client closes the
+connection, so an ACK that arrives late can never be matched to the next message.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
+
+# MSH-18 character set (HL7 table 0211) → Python codec; empty means ASCII (HL7 2.5 §2.15.9.18).
+ENCODINGS = {
+    "": "ascii",
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "UNICODE UTF-8": "utf-8",
+}
+
+
+def codec_for(msh_18: str) -> str:
+    """The Python codec for an MSH-18 value; unknown values fall back to Latin-1, which
+    can decode every byte (so the message can still be answered with an error)."""
+    return ENCODINGS.get(msh_18.strip().split("~")[0].upper(), "latin-1")
+
+
+def msh_18_of(data: bytes) -> str:
+    """MSH-18 read from raw bytes (the MSH segment is ASCII whatever the charset)."""
+    header = data.split(CR, 1)[0]
+    if not header.startswith(b"MSH") or len(header) < 4:
+        return ""
+    fields = header.split(header[3:4])
+    return fields[17].decode("ascii", "replace") if len(fields) > 17 else ""
+
+
+def decode(data: bytes) -> str:
+    return data.decode(codec_for(msh_18_of(data)), errors="replace")
+
+
+def encode(message: str) -> bytes:
+    """Encode per the message's own MSH-18."""
+    return message.encode(codec_for(msh_18_of(message.encode("latin-1", "replace"))))
+
+
+def frame(message: str | bytes) -> bytes:
+    """``<VT> message <FS><CR>``; segments must already be separated by ``<CR>``."""
+    data = encode(message) if isinstance(message, str) else message
+    return VT + data + FS + CR
+
+
+def show(message: str | bytes) -> str:
+    """A message for a transcript: segments on their own lines, control bytes named."""
+    text = decode(message) if isinstance(message, bytes) else message
+    text = text.replace("\x0b", "<VT>").replace("\x1c", "<FS>")
+    return "\n".join(line for line in text.replace("\r\n", "\r").split("\r"))
+
+
+@dataclass
+class Frame:
+    """One received frame: the payload and how well it was framed."""
+
+    payload: bytes
+    leading_junk: bytes = b""  # bytes before <VT> (MLLP says: ignore them)
+    terminated: bool = True  # <FS> was followed by <CR>
+
+    @property
+    def well_framed(self) -> bool:
+        return not self.leading_junk and self.terminated
+
+    def framing_problems(self) -> list[str]:
+        problems = []
+        if self.leading_junk:
+            problems.append(f"{len(self.leading_junk)} byte(s) before <VT>")
+        if not self.terminated:
+            problems.append("<FS> not followed by <CR>")
+        return problems
+
+
+class FrameReader:
+    """Accumulates bytes and yields complete frames (HL7 v2.5 Appendix C.4.3)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buffer += data
+        frames = []
+        while True:
+            start = self.buffer.find(VT)
+            if start < 0:
+                return frames
+            end = self.buffer.find(FS, start)
+            if end < 0 or end + 1 >= len(self.buffer):
+                return frames
+            junk, payload = self.buffer[:start], self.buffer[start + 1 : end]
+            terminated = self.buffer[end + 1 : end + 2] == CR
+            self.buffer = self.buffer[end + (2 if terminated else 1) :]
+            frames.append(Frame(payload, junk, terminated))
+
+
+class AckTimeout(TimeoutError):
+    """No ACK within the read timeout; the connection has been closed."""
+
+
+class ConnectionDropped(ConnectionError):
+    """The peer closed the connection before a complete frame arrived."""
+
+
+@dataclass
+class Exchange:
+    """One message sent and what came back (None: nothing within the timeout)."""
+
+    sent: bytes
+    reply: Frame | None
+    elapsed: float
+    problem: str | None = None  # "no ACK within 2 s", "connection closed by the peer", ...
+
+    @property
+    def reply_text(self) -> str | None:
+        return decode(self.reply.payload) if self.reply is not None else None
+
+
+class MLLPClient:
+    """Sends messages as an HL7 sender does and reads one reply frame per message.
+
+    ``persistent=False`` opens one connection per message (what many interface engines
+    do); ``persistent=True`` keeps one connection until :meth:`close` or a timeout.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        persistent: bool = True,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.address = (host, port)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.persistent = persistent
+        self.note = note or (lambda text: None)
+        self._sock: socket.socket | None = None
+        self._reader = FrameReader()
+
+    def __enter__(self) -> MLLPClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._reader = FrameReader()
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            self._sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+            self.note(f"MLLP connection open to {self.address[0]}:{self.address[1]}")
+        return self._sock
+
+    def send(self, message: str, *, timeout: float | None = None) -> Exchange:
+        """Frame and send ``message`` (segments separated by CR); wait for one reply frame."""
+        return self.send_raw(frame(message), timeout=timeout, shown=message)
+
+    def send_raw(
+        self, data: bytes, *, timeout: float | None = None, shown: str | None = None
+    ) -> Exchange:
+        """Send bytes as they are (malformed frames on purpose); wait for one reply frame."""
+        self.note(">> " + show(shown if shown is not None else data))
+        started = time.monotonic()
+        try:
+            sock = self._connect()
+            if not self._drain(sock):  # the peer closed the idle connection: open a new one
+                self.close()
+                sock = self._connect()
+        except OSError as exc:
+            self.close()
+            reason = f"cannot connect to {self.address[0]}:{self.address[1]}: "
+            return self._done(data, None, started, reason + (exc.strerror or str(exc)))
+        started = time.monotonic()
+        deadline = started + (self.read_timeout if timeout is None else timeout)
+        try:
+            sock.sendall(data)
+            reply = self._read_frame(sock, deadline)
+        except AckTimeout:
+            self.close()  # a late ACK must never be read as the next message's ACK
+            wait = self.read_timeout if timeout is None else timeout
+            return self._done(data, None, started, f"no ACK within {wait:g} s")
+        except (ConnectionDropped, OSError) as exc:
+            self.close()
+            reason = (
+                "connection closed by the peer"
+                if isinstance(exc, ConnectionDropped)
+                else f"connection error: {exc.strerror or exc}"
+            )
+            return self._done(data, None, started, reason)
+        if not self.persistent:
+            self.close()
+        return self._done(data, reply, started, None)
+
+    def _done(self, data: bytes, reply: Frame | None, started: float, problem: str | None):
+        elapsed = time.monotonic() - started
+        if reply is not None:
+            framing = ", ".join(reply.framing_problems())
+            self.note(
+                f"<< ({elapsed * 1000:.0f} ms{'; ' + framing if framing else ''}) "
+                + show(reply.payload)
+            )
+        else:
+            self.note(f"<< nothing ({problem}, after {elapsed:.2f} s)")
+        return Exchange(data, reply, elapsed, problem)
+
+    def _drain(self, sock: socket.socket) -> bool:
+        """Discard what arrived unasked since the last reply (a late ACK, a second ACK),
+        so that it is never taken for the reply to the message about to be sent. Returns
+        False when the peer has closed the connection."""
+        self._reader = FrameReader()
+        sock.setblocking(False)
+        stale, alive = b"", True
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    alive = False
+                    break
+                stale += chunk
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            alive = False
+        finally:
+            sock.setblocking(True)
+        if stale:
+            self.note(f"<< discarded {len(stale)} unsolicited byte(s): " + show(stale))
+        return alive
+
+    def _read_frame(self, sock: socket.socket, deadline: float) -> Frame:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AckTimeout()
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise AckTimeout() from None
+            if not chunk:
+                raise ConnectionDropped()
+            frames = self._reader.feed(chunk)
+            if frames:
+                # One message, one reply: anything after the first frame is unsolicited
+                # and is discarded (here, or before the next send in _drain).
+                for extra in frames[1:]:
+                    self.note(f"<< discarded an unsolicited frame: {show(extra.payload)}")
+                return frames[0]
+
+
+# --------------------------------------------------------------------------- listener
+
+Handler = Callable[[Frame, "Connection"], "bytes | str | None"]
+
+
+@dataclass
+class Connection:
+    """What a handler knows about the connection a frame came in on."""
+
+    peer: tuple[str, int]
+    state: dict = field(default_factory=dict)
+    close: bool = False  # set by a handler to drop the connection after this frame
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class MLLPListener:
+    """A threaded MLLP listener on ``host:port`` (0 = a free port).
+
+    ``handler(frame, connection)`` returns the reply (a message string, raw bytes to send
+    as they are, or None for no reply). Every received frame is also kept in
+    :attr:`received` so a test can inspect what a sender sent.
+    """
+
+    def __init__(
+        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, idle_timeout: float = 60
+    ) -> None:
+        self.handler = handler
+        self.received: list[Frame] = []
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        listener = self
+
+        class _Request(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                listener._serve(self.request, self.client_address, idle_timeout)
+
+        self._server = _TCPServer((host, port), _Request, bind_and_activate=True)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> MLLPListener:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> MLLPListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for(self, count: int, timeout: float) -> list[Frame]:
+        """Block until ``count`` frames arrived (or ``timeout``); return those received."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.received) >= count, timeout)
+            return list(self.received)
+
+    def _serve(self, sock: socket.socket, peer: tuple[str, int], idle_timeout: float) -> None:
+        sock.settimeout(idle_timeout)
+        reader = FrameReader()
+        connection = Connection(peer)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            for received in reader.feed(chunk):
+                with self._arrived:
+                    self.received.append(received)
+                    self._arrived.notify_all()
+                reply = self.handler(received, connection)
+                try:
+                    if reply is not None:
+                        sock.sendall(frame(reply) if isinstance(reply, str) else reply)
+                except OSError:
+                    return
+                if connection.close:
+                    return

@@ -1,0 +1,93 @@
+"""Fixtures of the HL7 v2 suites: an MLLP client to the target, the message factory, and
+parametrization from the profile's ``hl7:`` section (message types, timestamp forms).
+
+A target without an HL7 address (a DICOM-only live target) skips every HL7 check with
+one line; an unreachable HL7 port stops the run in the pre-flight (targets/preflight.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.hl7_messages import HL7MessageFactory
+from interopgate.hl7.mllp import MLLPClient
+from interopgate.plugin import STATE
+
+MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
+
+PARAMETERS = {
+    "hl7_message_type": lambda p: p.hl7.messages,
+    "accepted_form": lambda p: p.hl7.timestamp_forms,
+    "rejected_form": lambda p: p.hl7.forms_rejected,
+    "malformed_kind": lambda p: MALFORMED,
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    loaded = metafunc.config.stash[STATE].loaded
+    for name, values_of in PARAMETERS.items():
+        if name in metafunc.fixturenames:
+            names = values_of(loaded.profile) if loaded else []
+            metafunc.parametrize(name, names, ids=[str(n) for n in names])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long sweeps run only when asked for (``-m sweep``); a sampled one runs by default.
+    Deselected, not skipped, so a default run's report has no placeholder for them."""
+    expression = config.option.markexpr or ""
+    if "sweep" in expression and "not sweep" not in expression:
+        return
+    long_sweeps = [item for item in items if item.get_closest_marker("sweep")]
+    if long_sweeps:
+        config.hook.pytest_deselected(items=long_sweeps)
+        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
+@pytest.fixture
+def hl7_address(target) -> tuple[str, int]:
+    """The target's MLLP address, or a one-line skip when it has none."""
+    if target.hl7_address is None:
+        pytest.skip(
+            "the target has no HL7 (MLLP) address: set hl7_port in the profile's target "
+            "to run the HL7 checks"
+        )
+    return target.hl7_address
+
+
+@pytest.fixture
+def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
+    """An MLLP client as the profile's sender connects: persistent or one per message."""
+    host, port = hl7_address
+    transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
+    client = MLLPClient(
+        host,
+        port,
+        connect_timeout=profile.hl7.connect_timeout,
+        read_timeout=profile.hl7.ack.timeout,
+        persistent=profile.hl7.connection == "persistent",
+        note=transcript.note,
+    )
+    with client:
+        yield client
+
+
+@pytest.fixture
+def hl7_factory(profile, fake) -> HL7MessageFactory:
+    """Messages in the profile's HL7 version, for the profile's device."""
+    return HL7MessageFactory(
+        fake,
+        profile.hl7.version,
+        station_ae=profile.device.ae_title,
+        modality=profile.device.modality,
+        charset=profile.hl7.encoding,
+        pinned=profile.hl7.pin,
+    )
+
+
+@pytest.fixture
+def hl7_resend_record_check():
+    """Hook for the end-to-end workflow suites (issue 6): called with the resent message
+    after both ACKs were AA, to check that one record exists, not two. No-op here."""
+    return lambda message: None

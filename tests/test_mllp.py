@@ -1,0 +1,166 @@
+"""MLLP client and listener (hl7/mllp.py): framing, timeouts, late ACKs, encodings."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from interopgate.hl7.mllp import (
+    CR,
+    FS,
+    VT,
+    FrameReader,
+    MLLPClient,
+    MLLPListener,
+    codec_for,
+    decode,
+    frame,
+    msh_18_of,
+)
+
+MSG = "MSH|^~\\&|A|B|C|D|20240930083000||ADT^A08^ADT_A01|C1|P|2.5\rPID|1||X1"
+
+
+def test_frame_and_reader_roundtrip_in_pieces():
+    data = frame(MSG) + frame(MSG.replace("C1", "C2"))
+    reader = FrameReader()
+    frames = []
+    for byte in data:  # one byte at a time: frames survive any TCP segmentation
+        frames += reader.feed(bytes([byte]))
+    assert [f.payload.decode() for f in frames] == [MSG, MSG.replace("C1", "C2")]
+    assert all(f.well_framed for f in frames)
+
+
+def test_reader_reports_junk_and_missing_cr():
+    frames = FrameReader().feed(b"junk" + VT + b"MSH|x" + FS + b"X" + VT + b"MSH|y" + FS + CR)
+    assert frames[0].leading_junk == b"junk"
+    assert not frames[0].terminated
+    assert frames[0].framing_problems() == ["4 byte(s) before <VT>", "<FS> not followed by <CR>"]
+    assert frames[1].payload == b"MSH|y"
+
+
+@pytest.mark.parametrize(
+    ("msh_18", "codec", "text"),
+    [
+        ("", "ascii", "MULLER"),
+        ("8859/1", "latin-1", "MÜLLER"),
+        ("UNICODE UTF-8", "utf-8", "MÜLLER"),
+    ],
+)
+def test_encoding_follows_msh_18(msh_18, codec, text):
+    message = f"MSH|^~\\&|A|B|C|D|20240930||ADT^A08|C1|P|2.5||||||{msh_18}\rPID|1||X||{text}"
+    assert codec_for(msh_18) == codec
+    data = frame(message)
+    assert msh_18_of(data[1:]) == msh_18
+    assert text.encode(codec) in data
+    assert decode(data[1:-2]) == message
+
+
+def _listener(handler):
+    return MLLPListener(handler).start()
+
+
+def test_client_gets_one_reply_per_message_on_a_persistent_connection():
+    peers = []
+
+    def echo(received, connection):
+        peers.append(connection.peer)
+        return "MSH|^~\\&|C|D|A|B|20240930||ACK|R1|P|2.5\rMSA|AA|" + received.payload.decode()[-2:]
+
+    listener = _listener(echo)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2) as client:
+            replies = [client.send(MSG.replace("X1", f"X{i}")).reply_text for i in range(3)]
+        assert [r.split("|")[-1] for r in replies] == ["X0", "X1", "X2"]
+        assert len(set(peers)) == 1  # one connection
+        with MLLPClient(*listener.address, persistent=False) as client:
+            client.send(MSG)
+            client.send(MSG)
+        assert len(set(peers)) == 3  # one connection per message
+    finally:
+        listener.stop()
+
+
+def test_no_ack_is_reported_with_the_timeout_and_a_late_ack_is_never_taken_for_the_next():
+    """The first message's ACK comes after the client gave up; the second message must
+    get its own ACK, not the late one."""
+
+    def slow_first(received, connection):
+        control_id = received.payload.decode().split("|")[9]
+        if control_id == "LATE":
+            time.sleep(0.6)
+        return f"MSH|^~\\&|C|D|A|B|20240930||ACK|R|P|2.5\rMSA|AA|{control_id}"
+
+    listener = _listener(slow_first)
+    try:
+        with MLLPClient(*listener.address, read_timeout=0.3) as client:
+            started = time.monotonic()
+            late = client.send(MSG.replace("|C1|", "|LATE|"))
+            assert late.reply is None
+            assert late.problem == "no ACK within 0.3 s"
+            assert time.monotonic() - started < 2.0  # bounded by the timeout, not by the peer
+            time.sleep(0.5)  # the late ACK is now in flight / arrived on the old connection
+            second = client.send(MSG.replace("|C1|", "|NEXT|"))
+            assert second.reply_text.endswith("MSA|AA|NEXT")
+    finally:
+        listener.stop()
+
+
+def test_unsolicited_frames_are_discarded_before_the_next_send():
+    def two_acks(received, connection):
+        ack = "MSH|^~\\&|C|D|A|B|20240930||ACK|R|P|2.5\rMSA|AA|"
+        control_id = received.payload.decode().split("|")[9]
+        return frame(ack + control_id) + frame(ack + "EXTRA")
+
+    notes = []
+    listener = _listener(two_acks)
+    try:
+        with MLLPClient(*listener.address, note=notes.append) as client:
+            assert client.send(MSG).reply_text.endswith("|C1")
+            time.sleep(0.1)
+            assert client.send(MSG.replace("|C1|", "|C2|")).reply_text.endswith("|C2")
+        assert any("discarded" in n and "EXTRA" in n for n in notes)
+    finally:
+        listener.stop()
+
+
+def test_dropped_connection_is_reported():
+    def hang_up(received, connection):
+        connection.close = True
+        return None
+
+    listener = _listener(hang_up)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2) as client:
+            exchange = client.send(MSG)
+        assert exchange.reply is None
+        assert exchange.problem == "connection closed by the peer"
+    finally:
+        listener.stop()
+
+
+def test_connect_to_a_closed_port_fails_fast():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with MLLPClient("127.0.0.1", port, connect_timeout=1) as client:
+        exchange = client.send(MSG)
+    assert exchange.reply is None
+    assert "cannot connect" in exchange.problem and "refused" in exchange.problem
+
+
+def test_listener_records_what_a_sender_sends():
+    listener = _listener(lambda received, connection: None)
+    try:
+        sender = threading.Thread(
+            target=lambda: MLLPClient(*listener.address, read_timeout=0.2).send(MSG)
+        )
+        sender.start()
+        frames = listener.wait_for(1, timeout=2)
+        sender.join()
+        assert frames[0].payload.decode() == MSG
+    finally:
+        listener.stop()
