@@ -23,6 +23,7 @@ from interopgate.site.matching import MatchOptions, dataset_matches, response_fo
 SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
 # A database cursor does not hand all matches over at once; the pause also lets a
 # C-CANCEL arrive while matches are still being sent, as it would on a real PACS.
+PACED_RESPONSES = 5  # only the first few: a cancel sent after match 1 arrives by then
 PENDING_INTERVAL = 0.004
 INTERMITTENT_PERIOD = 3  # intermittent-empty-sps: every 3rd query with today's items
 
@@ -63,11 +64,12 @@ class FindResponder:
         if "return-key-omitted" in self.faults:
             for _, response in pairs:
                 _omit_empty(response)
-        for _, response in pairs:
+        for index, (_, response) in enumerate(pairs):
             if "cancel-ignored" not in self.faults and event.is_cancelled:
                 yield CANCEL, None
                 return
-            time.sleep(PENDING_INTERVAL)
+            if index < PACED_RESPONSES:
+                time.sleep(PENDING_INTERVAL)
             yield PENDING, response
         if "final-response-with-identifier" in self.faults and pairs:
             _send_final_with_identifier(event, pairs[-1][1])
