@@ -37,10 +37,23 @@ PARAMETERS = {
     "information_model": lambda p: p.dicom.find.information_models,
 }
 
+WHAT = {
+    "proposed_sop_class": "SOP class proposed and provided",
+    "rejected_sop_class": "SOP class expected rejected",
+    "transfer_syntax": "transfer syntax",
+    "storage_sop_class": "storage SOP class proposed and provided",
+    "move_sop_class": "C-MOVE SOP class proposed and provided (dicom.propose)",
+    "information_model": "C-FIND information model (dicom.find.information_models)",
+}
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     loaded = metafunc.config.stash[STATE].loaded
     for name, values_of in PARAMETERS.items():
         if name in metafunc.fixturenames:
             names = values_of(loaded.profile) if loaded else []
-            metafunc.parametrize(name, names, ids=[str(n) for n in names])
+            if not names:
+                # Say why in the report instead of pytest's "got empty parameter set".
+                reason = f"not applicable: the profile and its target give no {WHAT[name]}"
+                names = [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")]
+            metafunc.parametrize(name, names, ids=lambda n: str(n))
