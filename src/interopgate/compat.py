@@ -47,7 +47,7 @@ def read_results(path: Path) -> list[Result]:
         if "check" not in props:
             continue
         param = re.search(r"\[(.*)\]$", case.get("name", ""))
-        if param and param.group(1) == "NOTSET":
+        if param and param.group(1) in ("NOTSET", "none"):
             continue  # an empty parameter list: nothing to check on this target
         check = props["check"] + (f"[{param.group(1)}]" if param else "")
         target = props.get("target_name") or props.get("target", "?")
