@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from interopgate.dicom import uids
-from interopgate.plugin import STATE
+from interopgate.plugin import parametrize_from_profile
 
 
 def _move(name: str) -> bool:
@@ -48,12 +48,4 @@ WHAT = {
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    loaded = metafunc.config.stash[STATE].loaded
-    for name, values_of in PARAMETERS.items():
-        if name in metafunc.fixturenames:
-            names = values_of(loaded.profile) if loaded else []
-            if not names:
-                # Say why in the report instead of pytest's "got empty parameter set".
-                reason = f"not applicable: the profile and its target give no {WHAT[name]}"
-                names = [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="none")]
-            metafunc.parametrize(name, names, ids=lambda n: str(n))
+    parametrize_from_profile(metafunc, PARAMETERS, WHAT)

@@ -294,6 +294,7 @@ def _check_of(item: pytest.Item) -> checks.Check | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _deselect_not_applicable(config, items)
     state = _state(config)
     check_items = [(item, _check_of(item)) for item in items]
     if any(check for _, check in check_items) and state.loaded is None:
@@ -378,6 +379,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     logs = getattr(state.target, "logs", None)
     if logs:
         parts.append("target log " + ", ".join(map(str, logs)))
+    not_applicable = config.stash.get(NOT_APPLICABLE, [])
+    if not_applicable:
+        terminalreporter.write_sep("-", f"{len(not_applicable)} check(s) not applicable here")
+        for line in not_applicable:
+            terminalreporter.write_line(line)
     terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))
 
 
@@ -453,3 +459,40 @@ def mllp_receiver(transcript: Transcript):
         yield receiver
     finally:
         receiver.stop()
+
+
+# --------------------------------------------------------------------------- parameters
+
+NOT_APPLICABLE = pytest.StashKey[list[str]]()
+
+
+def parametrize_from_profile(metafunc: pytest.Metafunc, parameters: dict, what: dict) -> None:
+    """Parametrize a suite's tests from the profile's lists (``parameters``: fixture name →
+    function of the profile). A list that comes out empty yields one ``not_applicable``
+    item, deselected and listed in the summary — neither a pass nor a silent skip.
+    ``@pytest.mark.<fixture name>(*values)`` on a test restricts it to those values."""
+    loaded = metafunc.config.stash[STATE].loaded
+    for name, values_of in parameters.items():
+        if name not in metafunc.fixturenames:
+            continue
+        values = values_of(loaded.profile) if loaded else []
+        only = metafunc.definition.get_closest_marker(name)
+        if only is not None:
+            values = [v for v in values if v in only.args]
+        if not values:
+            reason = f"the profile and its target give no {what.get(name, name)}"
+            values = [pytest.param(None, marks=pytest.mark.not_applicable(reason), id="none")]
+        metafunc.parametrize(name, values, ids=lambda v: str(v))
+
+
+def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the checks a profile gives nothing to apply to (see above)."""
+    dropped = [item for item in items if item.get_closest_marker("not_applicable")]
+    if not dropped:
+        return
+    config.stash[NOT_APPLICABLE] = [
+        f"{item.nodeid.split('::')[-1]}: {item.get_closest_marker('not_applicable').args[0]}"
+        for item in dropped
+    ]
+    items[:] = [item for item in items if item not in dropped]
+    config.hook.pytest_deselected(items=dropped)

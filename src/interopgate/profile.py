@@ -349,7 +349,9 @@ class KnownDeviation(Strict):
 class Profile(Strict):
     name: str
     description: str | None = None
-    device: Device
+    # A profile that only says where the target is still runs: the harness then plays a
+    # generic AE that proposes Verification only (Dicom's defaults).
+    device: Device = Device(ae_title="INTEROPGATE")
     target: Target = EmbeddedTarget()
     dicom: Dicom = Dicom()
     hl7: HL7 = HL7()

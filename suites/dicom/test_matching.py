@@ -245,15 +245,13 @@ def test_range(check, device, query_data, information_model):
 
 
 @pytest.mark.check("dicom.find.uid_list")
+# Study Instance UID is only an optional matching key of the worklist model (PS3.4
+# Table K.6-1): a worklist SCP may treat it as a return key, so list-of-UID matching is
+# checked on Study and Patient Root only.
+@pytest.mark.information_model("study", "patient")
 def test_uid_list(check, device, query_data, information_model):
     """C.2.2.2.2: StudyInstanceUID with several UIDs matches any of them. Patient Root
     asks at STUDY level under the patient (its hierarchy, C.4.1.2.1)."""
-    if information_model == "worklist":
-        pytest.skip(
-            "Study Instance UID is an optional matching key of the worklist model (PS3.4 "
-            "Table K.6-1): a target may treat it as a return key; list-of-UID matching is "
-            "checked on Study and Patient Root"
-        )
     model = MODELS[information_model]
     data = query_data.data
     even, second, odd = data.role("even"), data.role("even-second"), data.role("odd")

@@ -13,7 +13,7 @@ import pytest
 
 from fixtures.hl7_messages import HL7MessageFactory
 from interopgate.hl7.mllp import MLLPClient
-from interopgate.plugin import STATE
+from interopgate.plugin import parametrize_from_profile
 
 MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
 
@@ -25,12 +25,16 @@ PARAMETERS = {
 }
 
 
+WHAT = {
+    "hl7_message_type": "HL7 message type (hl7.messages)",
+    "accepted_form": "timestamp form the target must accept (hl7.timestamp_forms)",
+    "rejected_form": "timestamp form the target must reject (hl7.forms_rejected)",
+    "malformed_kind": "malformed message kind",
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    loaded = metafunc.config.stash[STATE].loaded
-    for name, values_of in PARAMETERS.items():
-        if name in metafunc.fixturenames:
-            names = values_of(loaded.profile) if loaded else []
-            metafunc.parametrize(name, names, ids=[str(n) for n in names])
+    parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
