@@ -457,7 +457,10 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
         for loc in (*ID_FIELDS[flow.family], flow.mapping.get("AccessionNumber", ""))
         if loc and "." not in loc
     ]
-    variants = flow.factory.variants(template, [*time_fields, *dict.fromkeys(id_fields)])
+    # One patient for the sweep, with an even-length ID (8 characters): one C-FIND by
+    # Patient ID finds every item, without also testing PS3.5 6.2 padding (an odd-length
+    # ID), which dicom.find.trailing_space owns.
+    variants = flow.factory.variants(template, [*time_fields, *dict.fromkeys(id_fields), "PID-3"])
     base = f"{flow.accession_stem()}"
     with MLLPClient(
         host,
@@ -470,6 +473,7 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
             stamp = timestamps.Form.parse(PLAIN).render(_when(minute))
             values = {f: stamp for f in time_fields}
             values.update({f: f"{base}{minute:04d}" for f in id_fields})
+            values["PID-3"] = f"{base}PT^^^IG_HOSPITAL^MR"
             message = variants.make(values, new_control_id("WS"))
             sent[minute] = flow.send(message, client)
             if not sent[minute].ack and sum(1 for s in sent.values() if not s.ack) >= 3:
@@ -487,8 +491,7 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
         f"{label}: {len(sent)} {flow.types['create']} sent in {time.monotonic() - started:.1f} s, "
         f"{len(sent) - len(accepted)} refused"
     )
-    patient_id = next(iter(sent.values())).expected.get("PatientID") if sent else None
-    found, elapsed = flow.poll(list(by_accession), settled, patient_id=patient_id)
+    found, elapsed = flow.poll(list(by_accession), settled, patient_id=f"{base}PT")
     bad: list[str] = []
     affected: list[int] = []
     for minute, s in sent.items():
