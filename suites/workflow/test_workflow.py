@@ -518,12 +518,22 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
     check.expect(
         not bad,
         f"{label}: {len(sent)} appointments on {_when():%Y-%m-%d} ({len(accepted)} accepted), "
-        f"worklist polled for {elapsed:.2f} s; affected times "
-        f"{', '.join(b.split(' ', 1)[0] for b in bad)}",
+        f"worklist polled for {elapsed:.2f} s; affected times {_ranges(affected, list(sent))}",
         expected="every accepted appointment one complete item at its time; no item for a "
         "refused one",
-        observed="\n    " + "\n    ".join(bad),
+        observed="\n    "
+        + "\n    ".join(bad[:40] + ([f"... and {len(bad) - 40} more"] if len(bad) > 40 else [])),
     )
+
+
+def _ranges(minutes: list[int], sent: list[int]) -> str:
+    """``08:00-09:59 (120 of 1440)``: runs of consecutive sent minutes."""
+    runs = timestamps.compress_runs(set(minutes), sent)
+    text = ", ".join(
+        timestamps.hhmm(a) if a == b else f"{timestamps.hhmm(a)}-{timestamps.hhmm(b)}"
+        for a, b in runs
+    )
+    return f"{text} ({len(minutes)} of {len(sent)})"
 
 
 @pytest.mark.check("workflow.sweep.complete")
