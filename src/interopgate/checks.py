@@ -199,6 +199,42 @@ _CHECKS = [
     #
     # ---- end-to-end workflow checks (issue 6): add below ----
     #
+    Check(
+        "workflow.create.complete",
+        "IHE RAD TF-2 4.4 (RAD-4 Procedure Scheduled), 4.5.4 (RAD-5), SWF HL7-DICOM mapping "
+        "tables; HL7 2.5 §10.6.2 (SIU^S12), §4.4 (ORM^O01 NW)",
+        "an accepted create appears once in the worklist, complete, every mapped value equal "
+        "and the SPS start date/time equal to the sent appointment",
+    ),
+    Check(
+        "workflow.update.applied",
+        "IHE RAD TF-2 4.4 (RAD-4 Procedure Updated), 4.5.4; HL7 2.5 §10.6.4 (SIU^S14), "
+        "§4.5.1 ORC-1 XO",
+        "an accepted update (S14 / ORM XO) changes the worklist item, still one item",
+    ),
+    Check(
+        "workflow.cancel.removed",
+        "IHE RAD TF-2 4.4 (RAD-4 order cancel), 4.5.4; HL7 2.5 §10.6.5 (SIU^S15), §4.5.1 ORC-1 CA",
+        "an accepted cancel (S15 / ORM CA) removes the worklist item",
+    ),
+    Check(
+        "workflow.rejected.no_trace",
+        "HL7 2.5 §2.9.2 (AE/AR: the message was not applied), §2.10.2; IHE RAD TF-2 4.5.4, "
+        "PS3.4 K.6.1.2.2 (one SPS per worklist item)",
+        "a create answered AE/AR leaves no worklist item; its accepted resend yields exactly "
+        "one complete item",
+    ),
+    Check(
+        "workflow.resend.no_duplicate",
+        "HL7 2.5 §2.10.2 (a resend reuses MSH-10 and is applied once); IHE RAD TF-2 4.4",
+        "a create resent with the same MSH-10 yields one worklist item, not two",
+    ),
+    Check(
+        "workflow.sweep.complete",
+        "IHE RAD TF-2 4.4 (RAD-4), 4.5.4 (RAD-5), PS3.4 K.6.1.2.2; HL7 2.5 §2.A.22 (DTM), §2.9.2",
+        "across a day of appointment times, every accepted create appears complete at its "
+        "time and every rejected one leaves no trace",
+    ),
     #
     #
     # ---- storage / retrieve checks: add below ----

@@ -4,7 +4,7 @@ The conformance run itself is ``pytest --profile=NAME``; this command is for the
 things around it: ``interopgate site`` starts the embedded reference site so other
 tools (findscu, echoscu, Wireshark, a second harness run with a live profile) can be
 pointed at it; ``profiles``, ``checks`` and ``faults`` list the catalogues; ``validate``
-checks a profile file without running anything.
+checks a profile file without running anything; ``demo seed-incident`` replays the seed.
 """
 
 from __future__ import annotations
@@ -127,6 +127,48 @@ def _cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
+# The seed incident (shared/seeds/000_*) on the embedded site: the HL7 engine rejects
+# 08:xx/09:xx appointment times (hl7-octal-hours) and still leaves a worklist item with an
+# empty Scheduled Procedure Step Sequence (hl7-partial-item-on-reject).
+SEED_FAULTS = ("hl7-octal-hours", "hl7-partial-item-on-reject")
+SEED_TESTS = (
+    "suites/hl7/test_timestamps.py::test_time_sweep_sampled",
+    "suites/workflow/test_workflow.py::test_sweep_sampled",
+    "suites/workflow/test_workflow.py::test_rejected_create_leaves_no_trace",
+)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """``interopgate demo seed-incident``: ``pytest --profile=agfa-cr`` with the seed's
+    faults on the embedded site, over the checks that show the chain (seconds)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / "suites" / "workflow").is_dir():
+        raise InteropGateError(f"the demo runs from a source checkout (no suites/ in {repo})")
+    report_dir = Path(args.report_dir).resolve()
+    command = [sys.executable, "-m", "pytest", *SEED_TESTS, "--profile=agfa-cr"]
+    command += [f"--site-fault={fault}" for fault in SEED_FAULTS]
+    command += [f"--report-dir={report_dir}", "-p", "no:cacheprovider", *args.pytest_args]
+    print(
+        "seed incident (shared/seeds/000_*): an EHR sends SIU^S12 appointments; the PACS's "
+        "HL7 engine\nrejects some appointment times with AE yet leaves a worklist item with "
+        "an empty\nScheduled Procedure Step Sequence (0040,0100), and the Agfa CR's worklist "
+        f"shows nothing.\nfaults on the embedded site: {', '.join(SEED_FAULTS)}\n"
+        "look for: hl7.timestamp.sweep (08:00-09:59 rejected with AE) -> "
+        "workflow.sweep.complete (the refused\n08:xx/09:xx S12s left items with an empty SPS, "
+        "named by patient, accession and time)\n$ " + " ".join(command[2:]),
+        flush=True,
+    )
+    code = subprocess.run(command, cwd=repo, check=False).returncode
+    print(f"HTML report: {report_dir / 'report.html'}; evidence: {report_dir / 'evidence'}")
+    if code == 1:
+        print("demo: the seed's chain was caught (the failures above are the point)")
+        return 0
+    print(f"demo: unexpected pytest exit code {code} (expected 1: checks failed)")
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interopgate",
@@ -193,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("faults", help="list the reference site's fault catalogue").set_defaults(
         func=_cmd_faults
     )
+    demo = sub.add_parser(
+        "demo",
+        help="replay a known incident on the embedded site (seed-incident)",
+        description="seed-incident: run `pytest --profile=agfa-cr` with the seed's faults "
+        "(rejected S12 at 08:xx -> MWL item with empty SPS) and show the failing chain.",
+    )
+    demo.add_argument("scenario", choices=["seed-incident"])
+    demo.add_argument(
+        "--report-dir", default="reports/seed-incident", help="default reports/seed-incident"
+    )
+    demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -329,7 +329,14 @@ class HL7(Strict):
         description="field values every message sent carries, e.g. {MSH-5: RIS, MSH-6: "
         "RADIOLOGY} for an engine that routes on the receiving application/facility",
     )
-    to_worklist: dict[str, str] = {}
+    to_worklist: dict[str, str] = Field(
+        {},
+        description="DICOM attribute -> HL7 location overriding the IHE SWF default "
+        "(interopgate.hl7.worklist_mapping), e.g. {AccessionNumber: SCH-2.1}",
+    )
+    worklist_deadline: float = Field(
+        5.0, gt=0, le=300, description="seconds an accepted message may take to reach the MWL"
+    )
 
     @model_validator(mode="after")
     def _messages_exist_in_version(self) -> HL7:

@@ -259,6 +259,47 @@ _FAULTS = [
     #
     # ---- end-to-end workflow faults (issue 6): add below ----
     #
+    Fault(
+        "hl7-partial-item-on-reject",
+        "hl7",
+        "a create (SIU^S12 / ORM NW) rejected for a time field still leaves a worklist item: "
+        "patient and order filled in, Scheduled Procedure Step Sequence empty (the seed; "
+        "with hl7-octal-hours every 08:xx/09:xx S12 does it)",
+        ("workflow.rejected.no_trace",),
+    ),
+    Fault(
+        "hl7-duplicate-on-resend",
+        "hl7",
+        "a create resent with the same MSH-10 is applied again: a second worklist item with "
+        "the same accession (new step ID and Study Instance UID)",
+        ("workflow.resend.no_duplicate",),
+    ),
+    Fault(
+        "hl7-cancel-ignored",
+        "hl7",
+        "a cancel (SIU^S15 / ORM CA) is answered AA but the worklist item stays",
+        ("workflow.cancel.removed",),
+    ),
+    Fault(
+        "hl7-update-ignored",
+        "hl7",
+        "an update (SIU^S14 / ORM XO) is answered AA but the worklist item keeps its old values",
+        ("workflow.update.applied",),
+    ),
+    Fault(
+        "hl7-time-utc-shift",
+        "hl7",
+        "an appointment time with a UTC offset (+ZZZZ) is converted to UTC for the worklist: "
+        "the SPS start time is shifted by the offset",
+        ("workflow.create.complete",),
+    ),
+    Fault(
+        "hl7-sps-date-from-msh7",
+        "hl7",
+        "the SPS start date is taken from MSH-7 (when the message was sent) instead of the "
+        "appointment's date",
+        ("workflow.create.complete", "workflow.update.applied", "workflow.sweep.complete"),
+    ),
     #
     #
     # ---- storage / retrieve faults: add below ----

@@ -250,12 +250,22 @@ class HL7Interface:
                 return  # the defect: AA, and the message is silently dropped
             raise Rejected("AR", "MSH-9.2", "201", f"unsupported event code {trigger!r}")
         message_type = f"{family}^{trigger}"
-        self._check_times(message, message_type, version)
+        try:
+            self._check_times(message, message_type, version)
+        except Rejected:
+            if self.has("hl7-partial-item-on-reject") and _creates(message, family, trigger):
+                self._leave_partial_item(message, family)  # the seed's defect
+            raise
         key = (value(message, "MSH-3"), value(message, "MSH-4"), value(message, "MSH-10"))
         with self._lock:
             if key in self.seen_control_ids:
                 if self.has("hl7-resend-rejected"):
                     raise Rejected("AE", "MSH-10", "205", f"duplicate control ID {key[2]!r}")
+                if self.has("hl7-duplicate-on-resend") and _creates(message, family, trigger):
+                    duplicate = self._worklist_item(message, family)
+                    step = duplicate.ScheduledProcedureStepSequence[0]
+                    step.ScheduledProcedureStepID = f"{step.ScheduledProcedureStepID}.2"[:16]
+                    self.worklist_add([duplicate])
                 return  # HL7 2.5 §2.10.2: a resend is acknowledged again, applied once
             self._apply(message, family, trigger)
             self.seen_control_ids.add(key)
@@ -303,6 +313,10 @@ class HL7Interface:
             action = {"NW": "create", "XO": "update", "CA": "remove", "DC": "remove"}.get(
                 control, "ignore"
             )
+        if (action == "remove" and self.has("hl7-cancel-ignored")) or (
+            action == "update" and self.has("hl7-update-ignored")
+        ):
+            return  # the defect: AA, and the worklist is left as it was
         old = self.items.pop(key, None)
         if old is not None:
             self.worklist_remove([old])
@@ -326,7 +340,12 @@ class HL7Interface:
         )
         if not start:
             raise Rejected("AE", START_FIELDS[family][0], "101", "no scheduled start date/time")
-        date, time = _dicom_date_time(start.split("&")[0].split("^")[0])
+        start = start.split("&")[0].split("^")[0]
+        if self.has("hl7-time-utc-shift"):
+            start = _to_utc(start)
+        date, time = _dicom_date_time(start)
+        if self.has("hl7-sps-date-from-msh7"):
+            date = value(message, "MSH-7")[:8]
         sps.ScheduledProcedureStepStartDate = date
         sps.ScheduledProcedureStepStartTime = time
         item.StudyInstanceUID = generate_uid()
@@ -334,6 +353,18 @@ class HL7Interface:
         item.ReferencedPatientSequence = []
         item.ScheduledProcedureStepSequence = [sps]
         return item
+
+    def _leave_partial_item(self, message, family: str) -> None:
+        """hl7-partial-item-on-reject: the patient/order part of a rejected create is
+        stored before the time is judged, and never rolled back."""
+        item = Dataset()
+        for location, attribute in PATIENT_MAPPING + ORDER_MAPPING[family]:
+            if not attribute.startswith("SPS."):
+                setattr(item, attribute, value(message, location)[:64])
+        item.PatientBirthDate = item.PatientBirthDate[:8]
+        item.StudyInstanceUID = generate_uid()
+        item.ScheduledProcedureStepSequence = []
+        self.worklist_add([item])
 
     def _update_patient(self, message) -> None:
         patient_id = value(message, "PID-3.1")
@@ -347,6 +378,24 @@ class HL7Interface:
                 self.worklist_remove([item])
                 self.worklist_add([updated])
                 self.items[key] = updated
+
+
+def _creates(message, family: str, trigger: str) -> bool:
+    """S12, or an order message with ORC-1 NW."""
+    if family == "SIU":
+        return trigger == "S12"
+    return family in ("ORM", "OMI") and value(message, "ORC-1") == "NW"
+
+
+def _to_utc(text: str) -> str:
+    """hl7-time-utc-shift: a DTM with an offset rewritten as UTC (YYYYMMDDHHMMSS)."""
+    match = re.fullmatch(r"(\d{12})(\d{2})?(?:\.\d+)?([+-])(\d{2})(\d{2})", text)
+    if not match:
+        return text
+    stamp = dt.datetime.strptime(match.group(1) + (match.group(2) or "00"), "%Y%m%d%H%M%S")
+    sign = 1 if match.group(3) == "+" else -1
+    offset = dt.timedelta(hours=int(match.group(4)), minutes=int(match.group(5)))
+    return (stamp - sign * offset).strftime("%Y%m%d%H%M%S")
 
 
 def _dicom_date_time(text: str) -> tuple[str, str]:

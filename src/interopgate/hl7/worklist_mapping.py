@@ -1,0 +1,129 @@
+"""HL7 order/appointment → DICOM Modality Worklist item: the mapping the workflow suites
+expect, and the value normalisation they compare with.
+
+The default follows the IHE Scheduled Workflow mapping (IHE RAD TF-2 4.4 RAD-4 and
+4.5.4 RAD-5, "HL7 order mapping to DICOM MWL" tables): PID-3 → Patient ID, PID-5 →
+Patient's Name, PID-7/8 → birth date/sex, the filler's accession, requested procedure and
+step IDs, the scheduled start from the order/appointment timing, modality and station AE.
+For SIU-fed worklists (HL7 2.5 ch. 10, which IHE SWF does not map) the common placement
+is used: SCH-27 accession, SCH-26 requested procedure ID, AIG-4 modality, AIG-3 station.
+A profile's ``hl7.to_worklist`` ({attribute: location}) overrides single entries.
+"""
+
+from __future__ import annotations
+
+import re
+
+SPS_PREFIX = "ScheduledProcedureStepSequence[0]."
+
+PATIENT = {
+    "PatientID": "PID-3.1",
+    "PatientName": "PID-5",
+    "PatientBirthDate": "PID-7",
+    "PatientSex": "PID-8",
+}
+ORDER = {
+    "SIU": {
+        "AccessionNumber": "SCH-27.1",
+        "RequestedProcedureID": "SCH-26.1",
+        "RequestedProcedureDescription": "SCH-7.2",
+        f"{SPS_PREFIX}Modality": "AIG-4.1",
+        f"{SPS_PREFIX}ScheduledStationAETitle": "AIG-3.1",
+        f"{SPS_PREFIX}ScheduledProcedureStepID": "SCH-5.1",
+        f"{SPS_PREFIX}ScheduledProcedureStepDescription": "AIS-3.2",
+    },
+    "ORM": {
+        "AccessionNumber": "OBR-18",
+        "RequestedProcedureID": "OBR-19",
+        "RequestedProcedureDescription": "OBR-4.2",
+        f"{SPS_PREFIX}Modality": "OBR-24",
+        f"{SPS_PREFIX}ScheduledStationAETitle": "OBR-21",
+        f"{SPS_PREFIX}ScheduledProcedureStepID": "OBR-20",
+        f"{SPS_PREFIX}ScheduledProcedureStepDescription": "OBR-4.2",
+    },
+}
+ORDER["OMI"] = ORDER["ORM"]
+# The scheduled start (SPS Start Date + Time), first non-empty location wins.
+START = {
+    "SIU": ["TQ1-7", "SCH-11.4", "AIS-4"],
+    "ORM": ["OBR-27.4", "ORC-7.4", "OBR-7"],
+    "OMI": ["TQ1-7", "OBR-7"],
+}
+START_DATE = f"{SPS_PREFIX}ScheduledProcedureStepStartDate"
+START_TIME = f"{SPS_PREFIX}ScheduledProcedureStepStartTime"
+
+
+def mapping(family: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """{DICOM attribute (``Seq[0].Keyword`` inside the SPS) → HL7 location} for a
+    message family (SIU, ORM, OMI), with the profile's overrides. An override key may
+    name an SPS attribute bare (``Modality``) or with the ``ScheduledProcedureStepSequence[0].``
+    prefix; an empty location drops the attribute from the comparison."""
+    result = {**PATIENT, **ORDER[family]}
+    for attribute, location in (overrides or {}).items():
+        key = attribute
+        if f"{SPS_PREFIX}{attribute}" in result:
+            key = f"{SPS_PREFIX}{attribute}"
+        if location:
+            result[key] = location
+        else:
+            result.pop(key, None)
+    return result
+
+
+def normalise(attribute: str, text: str) -> str:
+    """A value as both sides should agree on it: padding and trailing empty components
+    dropped (PS3.5 6.2), HL7 XPN/XCN → DICOM PN components (family^given^middle; HL7 2.5
+    §2.A.89), TS/DTM → DA (YYYYMMDD)."""
+    text = str(text or "").strip()
+    keyword = attribute.rsplit(".", 1)[-1]
+    if keyword.endswith("Name"):
+        parts = [p.strip() for p in text.split("=")[0].split("^")[:3]]
+        return "^".join(parts).rstrip("^").upper()
+    if keyword.endswith("Date"):
+        return text[:8]
+    return text
+
+
+def dtm_to_dicom(text: str) -> tuple[str, str]:
+    """An HL7 DTM (TS component 1) → DICOM (DA, TM as HHMMSS, seconds-precision).
+    The offset is dropped: the worklist holds the appointment's own wall-clock time."""
+    text = text.split("^")[0].split("&")[0]
+    plain = re.sub(r"[+-]\d{4}$", "", text).split(".")[0]
+    return plain[:8], (plain[8:] + "000000")[:6] if len(plain) > 8 else ""
+
+
+def dicom_time(text: str) -> str:
+    """A DICOM TM as HHMMSS (``HHMM`` padded, fraction and ``:`` of old TM dropped)."""
+    plain = str(text or "").strip().replace(":", "").split(".")[0]
+    return (plain + "000000")[:6] if plain else ""
+
+
+def er7_value(text: str, location: str) -> str:
+    """The text at ``location`` (``PID-3.1``, ``SCH-11.4``) of the first such segment of
+    an ER7 message, read by splitting (HL7 2.5 §2.5-2.7; the suites' hl7apy parse costs
+    ~50 ms a message, too slow for a sweep). MSH-1 is the field separator itself."""
+    match = re.fullmatch(r"([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?(?:\.(\d+))?", location)
+    if not match:
+        raise ValueError(f"{location!r} is not a field location like PID-3.1")
+    name, field, component, sub = match.groups()
+    segments = text.replace("\n", "\r").split("\r")
+    header = segments[0]
+    if not header.startswith("MSH") or len(header) < 8:
+        return ""
+    separator, component_sep, _, _, sub_sep = (header[3:8] + "\\&")[:5]
+    for segment in segments:
+        if segment[:3] != name:
+            continue
+        fields = segment.split(separator)
+        index = int(field) - (1 if name == "MSH" else 0)
+        if index >= len(fields):
+            return ""
+        out = fields[index].split("~")[0]
+        if component:
+            parts = out.split(component_sep)
+            out = parts[int(component) - 1] if int(component) <= len(parts) else ""
+            if sub:
+                parts = out.split(sub_sep)
+                out = parts[int(sub) - 1] if int(sub) <= len(parts) else ""
+        return out
+    return ""

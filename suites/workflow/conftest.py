@@ -1,0 +1,76 @@
+"""Fixtures of the end-to-end workflow suite (issue 6): the MLLP client and message
+factory of the HL7 suite, the device's worklist queries, and the timestamp forms.
+
+A target without an HL7 address (a DICOM-only live target, a DCMTK process target)
+skips every workflow check with one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fixtures.hl7_messages import HL7MessageFactory
+from interopgate.hl7.mllp import MLLPClient
+from interopgate.plugin import STATE
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    loaded = metafunc.config.stash[STATE].loaded
+    if "workflow_form" in metafunc.fixturenames:
+        forms = loaded.profile.hl7.timestamp_forms if loaded else []
+        forms = forms or ["YYYYMMDDHHMMSS"]
+        metafunc.parametrize("workflow_form", forms, ids=[str(f) for f in forms])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The full-day sweep runs only with ``-m sweep`` (as in suites/hl7)."""
+    expression = config.option.markexpr or ""
+    if "sweep" in expression and "not sweep" not in expression:
+        return
+    long_sweeps = [item for item in items if item.get_closest_marker("sweep")]
+    if long_sweeps:
+        config.hook.pytest_deselected(items=long_sweeps)
+        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
+@pytest.fixture
+def hl7_address(target, profile) -> tuple[str, int]:
+    """The target's MLLP address, or a one-line skip when it has none."""
+    if target.hl7_address is None:
+        pytest.skip(
+            "the target has no HL7 (MLLP) address: set hl7_port in the profile's target "
+            "to run the end-to-end workflow checks"
+        )
+    if profile.dicom.worklist is None:
+        pytest.skip("the profile has no dicom.worklist section (the device queries no MWL)")
+    return target.hl7_address
+
+
+@pytest.fixture
+def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
+    host, port = hl7_address
+    transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
+    client = MLLPClient(
+        host,
+        port,
+        connect_timeout=profile.hl7.connect_timeout,
+        read_timeout=profile.hl7.ack.timeout,
+        persistent=profile.hl7.connection == "persistent",
+        note=transcript.note,
+    )
+    with client:
+        yield client
+
+
+@pytest.fixture
+def hl7_factory(profile, fake) -> HL7MessageFactory:
+    return HL7MessageFactory(
+        fake,
+        profile.hl7.version,
+        station_ae=profile.device.ae_title,
+        modality=profile.device.modality,
+        charset=profile.hl7.encoding,
+        pinned=profile.hl7.pin,
+    )
