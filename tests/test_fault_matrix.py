@@ -35,6 +35,13 @@ def test_fault_fails_exactly_its_checks(run_suites, fault):
     result, junit = run_suites(f"--profile={profile}", f"--site-fault={fault}")
     cases = read_cases(junit)
     failed = failing_checks(cases)
+    if failed != set(FAULTS[fault].breaks):
+        # One rerun: pynetdicom very rarely hands a C-FIND response to the wrong waiter
+        # ("Received unexpected C-FIND service message", see dicom/query.py). The rerun
+        # must then match exactly, so a fault that breaks the wrong checks still fails.
+        result, junit = run_suites(f"--profile={profile}", f"--site-fault={fault}")
+        cases = read_cases(junit)
+        failed = failing_checks(cases)
     assert result.ret == 1, result.stdout.str()
     assert failed == set(FAULTS[fault].breaks), result.stdout.str()
     assert "Exception raised in user's" not in result.stdout.str()  # no broken event handler
