@@ -7,9 +7,13 @@ so a ``known_deviations`` entry can target ``check.id[ThatName]``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from fixtures.hl7_messages import HL7MessageFactory
 from interopgate.dicom import uids
+from interopgate.hl7.mllp import MLLPClient
 from interopgate.plugin import parametrize_from_profile
 
 
@@ -49,3 +53,37 @@ WHAT = {
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
+
+
+# HL7 fixtures shared by suites/hl7 and suites/workflow; each folder's conftest defines
+# `hl7_address` (with its own skip reason when the target has no MLLP port).
+
+
+@pytest.fixture
+def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
+    """An MLLP client as the profile's sender connects: persistent or one per message."""
+    host, port = hl7_address
+    transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
+    client = MLLPClient(
+        host,
+        port,
+        connect_timeout=profile.hl7.connect_timeout,
+        read_timeout=profile.hl7.ack.timeout,
+        persistent=profile.hl7.connection == "persistent",
+        note=transcript.note,
+    )
+    with client:
+        yield client
+
+
+@pytest.fixture
+def hl7_factory(profile, fake) -> HL7MessageFactory:
+    """Messages in the profile's HL7 version, for the profile's device."""
+    return HL7MessageFactory(
+        fake,
+        profile.hl7.version,
+        station_ae=profile.device.ae_title,
+        modality=profile.device.modality,
+        charset=profile.hl7.encoding,
+        pinned=profile.hl7.pin,
+    )

@@ -7,12 +7,8 @@ one line; an unreachable HL7 port stops the run in the pre-flight (targets/prefl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from fixtures.hl7_messages import HL7MessageFactory
-from interopgate.hl7.mllp import MLLPClient
 from interopgate.plugin import parametrize_from_profile
 
 MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
@@ -58,36 +54,6 @@ def hl7_address(target) -> tuple[str, int]:
             "to run the HL7 checks"
         )
     return target.hl7_address
-
-
-@pytest.fixture
-def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
-    """An MLLP client as the profile's sender connects: persistent or one per message."""
-    host, port = hl7_address
-    transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
-    client = MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=profile.hl7.connection == "persistent",
-        note=transcript.note,
-    )
-    with client:
-        yield client
-
-
-@pytest.fixture
-def hl7_factory(profile, fake) -> HL7MessageFactory:
-    """Messages in the profile's HL7 version, for the profile's device."""
-    return HL7MessageFactory(
-        fake,
-        profile.hl7.version,
-        station_ae=profile.device.ae_title,
-        modality=profile.device.modality,
-        charset=profile.hl7.encoding,
-        pinned=profile.hl7.pin,
-    )
 
 
 @pytest.fixture

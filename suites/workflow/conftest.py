@@ -7,12 +7,8 @@ skips every workflow check with one line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from fixtures.hl7_messages import HL7MessageFactory
-from interopgate.hl7.mllp import MLLPClient
 from interopgate.plugin import STATE
 
 
@@ -46,31 +42,3 @@ def hl7_address(target, profile) -> tuple[str, int]:
     if profile.dicom.worklist is None:
         pytest.skip("the profile has no dicom.worklist section (the device queries no MWL)")
     return target.hl7_address
-
-
-@pytest.fixture
-def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
-    host, port = hl7_address
-    transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
-    client = MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=profile.hl7.connection == "persistent",
-        note=transcript.note,
-    )
-    with client:
-        yield client
-
-
-@pytest.fixture
-def hl7_factory(profile, fake) -> HL7MessageFactory:
-    return HL7MessageFactory(
-        fake,
-        profile.hl7.version,
-        station_ae=profile.device.ae_title,
-        modality=profile.device.modality,
-        charset=profile.hl7.encoding,
-        pinned=profile.hl7.pin,
-    )
