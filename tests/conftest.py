@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +35,29 @@ def run_suites(pytester: pytest.Pytester):
         return result, report_dir / "junit.xml"
 
     return run
+
+
+@contextlib.contextmanager
+def interopgate_site(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`interopgate site` on free ports, as a person starts it: yields the process and
+    its first line (the addresses); stopped afterwards."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "interopgate.cli",
+            "site",
+            "--dicom-port",
+            "0",
+            "--hl7-port",
+            "0",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process, process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

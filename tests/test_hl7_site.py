@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
-import subprocess
-import sys
 
 import pytest
 from pydicom.dataset import Dataset
@@ -18,7 +16,7 @@ from fixtures.patients import make_faker
 from interopgate.hl7.messages import Ack
 from interopgate.hl7.mllp import MLLPClient
 from interopgate.site.pacs import ReferenceSite, SiteConfig
-from tests.conftest import SUITES
+from tests.conftest import SUITES, interopgate_site
 from tests.junit import read_cases
 
 HL7_SUITES = SUITES / "hl7"
@@ -206,13 +204,7 @@ def test_unreachable_hl7_port_is_one_clear_line(run_suites, tmp_path):
 
 def test_interopgate_site_prints_and_serves_the_hl7_port():
     """`interopgate site` as a person starts it: the first line names the MLLP port too."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0", "--hl7-port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+    with interopgate_site() as (process, line):
         match = re.search(r"HL7 \(MLLP\) ([\d.]+):(\d+)", line)
         assert match, line
         factory = HL7MessageFactory(make_faker(12), "2.5")
@@ -220,6 +212,3 @@ def test_interopgate_site_prints_and_serves_the_hl7_port():
             exchange = client.send(factory.build("SIU^S12").text)
         assert Ack.read(exchange.reply_text).msa_1 == "AA"
         assert "hl7_port:" in process.stdout.readline() + process.stdout.readline()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 
 import pytest
 
+from tests.conftest import interopgate_site
 from tests.junit import read_cases
 
 
 @pytest.fixture
 def separate_site():
     """`interopgate site` on a free port, as a person would start it; stopped afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0", "--hl7-port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+    with interopgate_site() as (_, line):
         match = re.search(r"DICOM (\S+)@([\d.]+):(\d+)", line)
         assert match, line
         yield match.group(1), match.group(2), int(match.group(3))
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _live_profile(path, host, port, ae):
