@@ -119,6 +119,40 @@ def test_orders_and_patient_update(site):
     assert _send(site, cancel).msa_1 == "AA"
 
 
+@pytest.mark.parametrize(
+    ("accept", "application", "refused", "expected"),
+    [
+        ("", "", False, ["AA"]),  # original mode (§2.9.2)
+        ("", "", True, ["AR"]),
+        ("AL", "NE", False, ["CA"]),
+        ("AL", "NE", True, ["CR"]),
+        ("NE", "NE", False, []),
+        ("ER", "NE", False, []),
+        ("ER", "NE", True, ["CR"]),
+        ("SU", "NE", False, ["CA"]),
+        ("SU", "NE", True, []),
+        ("AL", "AL", False, ["CA", "AA"]),  # commit ACK, then the application ACK
+        ("NE", "AL", False, ["AA"]),
+        ("AL", "AL", True, ["CR"]),  # not committed: nothing to apply, no application ACK
+        ("AL", "ER", False, ["CA"]),
+        ("AL", "SU", False, ["CA", "AA"]),
+    ],
+)
+def test_acknowledgment_modes(site, accept, application, refused, expected):
+    """HL7 2.5 §2.9.3, tables 0155 and 0008: which ACKs come back, in order."""
+    factory = HL7MessageFactory(make_faker(13), "2.5", pinned={"MSH-11": "X"} if refused else {})
+    message = factory.build("SIU^S12", accept_ack_type=accept, application_ack_type=application)
+    codes = []
+    with MLLPClient(*site.hl7_address, read_timeout=0.3) as client:
+        exchange = client.send(message.text)
+        while exchange.reply is not None:
+            ack = Ack.read(exchange.reply_text)
+            assert ack.msa_2 == message.control_id
+            codes.append(ack.msa_1)
+            exchange = client.receive(timeout=0.3)
+    assert codes == expected
+
+
 def test_invalid_time_is_rejected_with_the_field_and_clause(site):
     factory = HL7MessageFactory(make_faker(10), "2.5")
     message = factory.build("SIU^S12", times={"TQ1-7": "20300230140500"})

@@ -109,6 +109,97 @@ def test_no_ack_is_reported_with_the_timeout_and_a_late_ack_is_never_taken_for_t
         listener.stop()
 
 
+def _ack(control_id: str) -> str:
+    return f"MSH|^~\\&|C|D|A|B|20240930||ACK|R{control_id}|P|2.5\rMSA|AA|{control_id}"
+
+
+def test_a_late_ack_on_the_same_connection_is_not_taken_for_the_next_message():
+    """Message N's ACK arrives (again, late) just before message N+1's, on a connection
+    that stays open: MSA-2 names N, so it is discarded and N+1 gets its own ACK."""
+
+    def late_then_own(received, connection):
+        control_id = received.payload.decode().split("|")[9]
+        if control_id == "N1":
+            return frame(_ack("N")) + frame(_ack("N1"))  # the late ACK of N comes first
+        return _ack(control_id)
+
+    notes = []
+    listener = _listener(late_then_own)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2, note=notes.append) as client:
+            first = client.send(MSG.replace("|C1|", "|N|"))
+            assert (first.control_id, first.acknowledges) == ("N", "N")
+            second = client.send(MSG.replace("|C1|", "|N1|"))
+        assert (second.control_id, second.acknowledges) == ("N1", "N1")
+        assert any("discarded a late ACK (MSA-2 N," in n and "MSH-10 N1" in n for n in notes)
+    finally:
+        listener.stop()
+
+
+def test_only_a_late_ack_is_reported_as_no_ack_with_the_seconds_waited():
+    """N+1 gets nothing but N's late ACK: that is no ACK for N+1, reported with the wait."""
+
+    def only_late(received, connection):
+        control_id = received.payload.decode().split("|")[9]
+        return _ack("N") if control_id in ("N", "N1") else None
+
+    listener = _listener(only_late)
+    try:
+        with MLLPClient(*listener.address, read_timeout=0.3) as client:
+            assert client.send(MSG.replace("|C1|", "|N|")).acknowledges == "N"
+            started = time.monotonic()
+            second = client.send(MSG.replace("|C1|", "|N1|"))
+        assert second.reply is None
+        assert second.problem == "no ACK within 0.3 s (1 late ACK(s) of earlier messages discarded)"
+        assert 0.3 <= time.monotonic() - started < 2.0
+    finally:
+        listener.stop()
+
+
+def test_an_ack_naming_an_unknown_message_is_returned_for_the_check_to_judge():
+    """MSA-2 naming no message sent here is not a late ACK: the reply is returned and
+    ``acknowledges`` shows the mismatch (hl7.ack.control_id reports it)."""
+    listener = _listener(lambda received, connection: _ack("SOMEONE-ELSE"))
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            exchange = client.send(MSG)
+        assert exchange.control_id == "C1"
+        assert exchange.acknowledges == "SOMEONE-ELSE"
+    finally:
+        listener.stop()
+
+
+def test_resend_with_the_same_control_id_takes_its_ack():
+    listener = _listener(lambda received, connection: _ack("C1"))
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            assert [client.send(MSG).acknowledges for _ in range(2)] == ["C1", "C1"]
+    finally:
+        listener.stop()
+
+
+def test_receive_reads_a_message_the_peer_sends_after_the_reply():
+    """Enhanced mode (HL7 2.5 §2.9.3): commit ACK, then the application ACK as a message
+    of its own on the same connection."""
+
+    def commit_then_application(received, connection):
+        control_id = received.payload.decode().split("|")[9]
+        commit = _ack(control_id).replace("MSA|AA", "MSA|CA")
+        return frame(commit) + frame(_ack(control_id).replace("|R", "|APP"))
+
+    listener = _listener(commit_then_application)
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            commit = client.send(MSG)
+            application = client.receive()
+            nothing = client.receive(timeout=0.2)
+        assert "MSA|CA|C1" in commit.reply_text
+        assert "MSA|AA|C1" in application.reply_text and "|APPC1|" in application.reply_text
+        assert nothing.reply is None and nothing.problem == "no further message within 0.2 s"
+    finally:
+        listener.stop()
+
+
 def test_unsolicited_frames_are_discarded_before_the_next_send():
     def two_acks(received, connection):
         ack = "MSH|^~\\&|C|D|A|B|20240930||ACK|R|P|2.5\rMSA|AA|"

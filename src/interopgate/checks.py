@@ -171,9 +171,25 @@ _CHECKS = [
     ),
     Check(
         "hl7.ack.enhanced_mode",
-        "HL7 2.5 §2.9.3 (enhanced acknowledgment mode), §2.14.9.15 MSH-15, table 0155",
-        "MSH-15 AL gets a commit ACK CA; MSH-15 NE gets no ACK (where the profile says "
-        "enhanced mode is supported)",
+        "HL7 2.5 §2.9.3 (enhanced acknowledgment mode), §2.14.9.15 MSH-15, tables 0155 "
+        "and 0008 (CA/CE/CR)",
+        "MSH-15 AL gets a commit ACK: CA for a valid message, CR/CE (never AA/AE/AR) for one "
+        "with an unacceptable MSH-11; MSH-15 NE gets no ACK (where the profile says enhanced "
+        "mode is supported)",
+    ),
+    Check(
+        "hl7.ack.accept_conditions",
+        "HL7 2.5 §2.9.3 (enhanced acknowledgment mode), §2.14.9.15 MSH-15, table 0155 "
+        "(ER: error/reject conditions only; SU: successful completion only), table 0008",
+        "MSH-15 ER: no ACK for a valid message, CE/CR for an unacceptable one; MSH-15 SU: CA "
+        "for a valid message, no ACK for an unacceptable one",
+    ),
+    Check(
+        "hl7.ack.application",
+        "HL7 2.5 §2.9.3 (enhanced mode: the application acknowledgment is a separate "
+        "message), §2.14.9.16 MSH-16, tables 0155 and 0008 (AA/AE/AR), §3.4.2.2 MSA-2",
+        "MSH-16 AL: after the commit ACK the target sends an application ACK as a message "
+        "of its own (MSA-1 AA/AE/AR, MSA-2 = the MSH-10 sent); MSH-16 NE: none",
     ),
     Check(
         "hl7.timestamp.accepted",

@@ -297,7 +297,15 @@ class HL7Ack(Strict):
     """What the target promises about acknowledgments (HL7 2.5 §2.9)."""
 
     enhanced_mode: bool = Field(
-        False, description="the target honours MSH-15/16 (commit ACK CA, NE = no ACK)"
+        False,
+        description="the target honours MSH-15 (table 0155: AL, NE, ER, SU) with commit "
+        "ACKs CA/CE/CR (HL7 2.5 §2.9.3)",
+    )
+    application_ack: Literal["none", "same-connection"] = Field(
+        "none",
+        description="in enhanced mode (ignored without it), how the target returns the "
+        "application ACK MSH-16 asks for: none = it sends none; same-connection = as a "
+        "message of its own on the connection the original came in on, after the commit ACK",
     )
     timeout: float = Field(5.0, gt=0, le=120, description="seconds to wait for an ACK")
 

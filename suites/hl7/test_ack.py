@@ -8,7 +8,7 @@ import pytest
 
 from interopgate.hl7 import timestamps
 from interopgate.hl7.messages import read_reply
-from interopgate.hl7.mllp import CR, FS, encode, frame
+from interopgate.hl7.mllp import CR, FS, MLLPClient, encode, frame
 
 
 def _subject(message, address) -> str:
@@ -148,27 +148,166 @@ def test_unsupported_trigger_event_rejected(check, hl7_client, hl7_factory, hl7_
     )
 
 
-@pytest.mark.check("hl7.ack.enhanced_mode")
-def test_enhanced_mode(check, hl7_client, hl7_factory, hl7_address, profile):
-    """MSH-15 (accept acknowledgment type, table 0155): AL always, NE never."""
+# A header the receiver cannot accept, for the commit-reject paths of enhanced mode:
+# MSH-11 outside HL7 table 0103 (D, P, T). HL7 2.5 §2.9.3: an unacceptable MSH-9, MSH-11
+# or MSH-12 is answered with a commit reject (CR); CE covers any other reason.
+BAD_PROCESSING_ID = "X"
+COMMIT_REFUSALS = ("CR", "CE")
+
+
+def _enhanced(hl7_factory, profile, accept: str, application: str, *, refused: bool = False):
+    """The profile's first message type with MSH-15/MSH-16 set; ``refused``: with an
+    unacceptable MSH-11."""
+    pinned = hl7_factory.pinned
+    if refused:
+        hl7_factory.pinned = {**pinned, "MSH-11": BAD_PROCESSING_ID}
+    try:
+        return hl7_factory.build(
+            profile.hl7.messages[0] if profile.hl7.messages else "SIU^S12",
+            accept_ack_type=accept,
+            application_ack_type=application,
+        )
+    finally:
+        hl7_factory.pinned = pinned
+
+
+def _label(message, refused: bool = False) -> str:
+    what = f", MSH-11 {BAD_PROCESSING_ID!r} (not in table 0103)" if refused else ""
+    return (
+        f"{message.message_type} with MSH-15 {message.accept_ack_type}, MSH-16 "
+        f"{message.application_ack_type}{what} (MSH-10 {message.control_id})"
+    )
+
+
+def _require_enhanced(profile) -> None:
     if not profile.hl7.ack.enhanced_mode:
         pytest.skip("the profile says the target does not support enhanced acknowledgment mode")
-    always = hl7_factory.build("SIU^S12", accept_ack_type="AL", application_ack_type="NE")
+
+
+def _quiet_wait(profile) -> float:
+    """How long to listen for an ACK that must not come."""
+    return min(0.5, profile.hl7.ack.timeout)
+
+
+@pytest.mark.check("hl7.ack.enhanced_mode")
+def test_enhanced_mode(check, hl7_client, hl7_factory, hl7_address, profile):
+    """MSH-15 (accept acknowledgment type, table 0155) AL: a commit ACK with a commit code
+    of table 0008 -- CA for a valid message, CR/CE for an unacceptable header; NE: none."""
+    _require_enhanced(profile)
+    always = _enhanced(hl7_factory, profile, "AL", "NE")
     exchange = hl7_client.send(always.text)
-    subject = f"SIU^S12 with MSH-15 AL, MSH-16 NE (MSH-10 {always.control_id})"
-    ack = _require_ack(check, exchange, subject)
+    ack = _require_ack(check, exchange, _label(always))
     check.expect(
         ack.msa_1 == "CA",
-        subject,
-        expected="a commit acknowledgment, MSA-1 CA (§2.9.3.1)",
+        _label(always),
+        expected="a commit acknowledgment, MSA-1 CA (§2.9.3, table 0008)",
         observed=read_reply(exchange.reply_text, None)[1],
     )
-    never = hl7_factory.build("SIU^S12", accept_ack_type="NE", application_ack_type="NE")
-    wait = min(0.5, profile.hl7.ack.timeout)
+    refused = _enhanced(hl7_factory, profile, "AL", "NE", refused=True)
+    exchange = hl7_client.send(refused.text)
+    ack = _require_ack(check, exchange, _label(refused, True))
+    check.expect(
+        ack.msa_1 in COMMIT_REFUSALS,
+        _label(refused, True),
+        expected="a commit reject, MSA-1 CR (or CE) -- enhanced mode answers with the commit "
+        "codes CA/CE/CR of table 0008, never AA/AE/AR",
+        observed=read_reply(exchange.reply_text, None)[1],
+    )
+    never = _enhanced(hl7_factory, profile, "NE", "NE")
+    wait = _quiet_wait(profile)
     exchange = hl7_client.send(never.text, timeout=wait)
     check.expect(
         exchange.reply is None,
-        f"SIU^S12 with MSH-15 NE, MSH-16 NE (MSH-10 {never.control_id})",
+        _label(never),
         expected=f"no acknowledgment at all (waited {wait:g} s)",
         observed=read_reply(exchange.reply_text, exchange.problem)[1],
     )
+
+
+@pytest.mark.check("hl7.ack.accept_conditions")
+def test_accept_conditions(check, hl7_client, hl7_factory, hl7_address, profile):
+    """MSH-15 ER: a commit ACK only on error/reject (CE/CR); SU: only on success (CA)."""
+    _require_enhanced(profile)
+    wait = _quiet_wait(profile)
+    cases = [  # (MSH-15, refused, the MSA-1 values allowed; () = no ACK at all)
+        ("ER", False, ()),
+        ("ER", True, COMMIT_REFUSALS),
+        ("SU", False, ("CA",)),
+        ("SU", True, ()),
+    ]
+    wrong, seen = [], []
+    for accept, refused, allowed in cases:
+        message = _enhanced(hl7_factory, profile, accept, "NE", refused=refused)
+        exchange = hl7_client.send(message.text, timeout=None if allowed else wait)
+        ack, observed = read_reply(exchange.reply_text, exchange.problem)
+        want = f"MSA-1 {' or '.join(allowed)}" if allowed else f"no ACK (waited {wait:g} s)"
+        line = f"{_label(message, refused)}: expected {want}, observed {observed}"
+        seen.append(line)
+        silent = exchange.reply is None
+        if (ack.msa_1 not in allowed) if ack is not None else (allowed or not silent):
+            wrong.append(line)
+    check.transcript.note("accept conditions:\n" + "\n".join(seen))
+    check.expect(
+        not wrong,
+        f"{len(wrong)} of {len(cases)} messages with MSH-15 ER/SU answered against table 0155",
+        expected="ER: no ACK for a valid message, CR/CE for an unacceptable one; SU: CA for a "
+        "valid message, no ACK for an unacceptable one",
+        observed="\n    " + "\n    ".join(wrong),
+    )
+
+
+@pytest.mark.check("hl7.ack.application")
+def test_application_ack(check, hl7_factory, hl7_address, profile, transcript):
+    """MSH-16 AL: the application ACK (AA/AE/AR) comes as a separate message after the
+    commit ACK, naming the message in MSA-2; MSH-16 NE: no application ACK. The profile
+    says where it comes (hl7.ack.application_ack: same-connection); a sender waits on a
+    persistent connection for it, whatever hl7.connection says."""
+    _require_enhanced(profile)
+    if profile.hl7.ack.application_ack == "none":
+        pytest.skip(
+            "the profile says the target sends no application ACK (hl7.ack.application_ack)"
+        )
+    host, port = hl7_address
+    with MLLPClient(
+        host,
+        port,
+        connect_timeout=profile.hl7.connect_timeout,
+        read_timeout=profile.hl7.ack.timeout,
+        persistent=True,
+        note=transcript.note,
+    ) as client:
+        message = _enhanced(hl7_factory, profile, "AL", "AL")
+        subject = _label(message)
+        commit = client.send(message.text)
+        commit_ack = _require_ack(check, commit, subject)
+        application = client.receive()
+        ack, observed = read_reply(application.reply_text, application.problem)
+        wrong = []
+        if ack is None:
+            wrong.append(f"after the commit ACK ({commit_ack.msa_1}): {observed}")
+        else:
+            if ack.msh_9.split("^")[0] != "ACK":
+                wrong.append(f"MSH-9 {ack.msh_9 or '(empty)'}, not ACK")
+            if ack.msa_1 not in ("AA", "AE", "AR"):
+                wrong.append(f"MSA-1 {ack.msa_1 or '(empty)'}, not an application code")
+            if ack.msa_2 != message.control_id:
+                wrong.append(f"MSA-2 {ack.msa_2 or '(empty)'}, not {message.control_id}")
+            if ack.msh_10 and ack.msh_10 == commit_ack.msh_10:
+                wrong.append(f"MSH-10 {ack.msh_10} repeats the commit ACK's: not a new message")
+        check.expect(
+            not wrong,
+            subject,
+            expected=f"the commit ACK, then within {profile.hl7.ack.timeout:g} s an application "
+            f"ACK of its own: MSH-9 ACK, MSA-1 AA/AE/AR, MSA-2 {message.control_id}",
+            observed="; ".join(wrong),
+        )
+        silent = _enhanced(hl7_factory, profile, "AL", "NE")
+        _require_ack(check, client.send(silent.text), _label(silent))
+        wait = _quiet_wait(profile)
+        extra = client.receive(timeout=wait)
+        check.expect(
+            extra.reply is None,
+            _label(silent),
+            expected=f"the commit ACK only, no application ACK (waited {wait:g} s)",
+            observed="a further message: " + read_reply(extra.reply_text, None)[1],
+        )

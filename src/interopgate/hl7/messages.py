@@ -168,6 +168,7 @@ class Ack:
     msh_6: str
     msh_7: str
     msh_9: str
+    msh_10: str
     msh_12: str
     msa_1: str
     msa_2: str
@@ -191,6 +192,7 @@ class Ack:
             msh_6=get("MSH-6"),
             msh_7=get("MSH-7"),
             msh_9=get("MSH-9"),
+            msh_10=get("MSH-10"),
             msh_12=get("MSH-12"),
             msa_1=get("MSA-1"),
             msa_2=get("MSA-2"),
@@ -209,9 +211,11 @@ def build_ack(
     text: str = "",
     error: tuple[str, str, str] | None = None,
     timestamp: str | None = None,
+    ack_types: tuple[str, str] | None = None,
 ) -> str:
     """An ACK (HL7 2.5 §2.9.2): MSH-5/6 mirror the message's MSH-3/4, MSA-2 its MSH-10;
-    ``error`` = (location, HL7 table 0357 code, text) adds an ERR segment."""
+    ``error`` = (location, HL7 table 0357 code, text) adds an ERR segment; ``ack_types``
+    sets MSH-15/MSH-16 (table 0155), e.g. NE/NE on an enhanced-mode application ACK."""
     ack = Message("ACK", version=version, validation_level=VALIDATION_LEVEL.QUIET)
     ack.msh.msh_3, ack.msh.msh_4 = sending
     ack.msh.msh_5, ack.msh.msh_6 = receiving
@@ -222,6 +226,8 @@ def build_ack(
         ack.msh.msh_9 = f"ACK^{trigger}" if version == "2.3" else f"ACK^{trigger}^ACK"
     ack.msh.msh_10 = new_control_id("ACK")
     ack.msh.msh_11 = "P"
+    if ack_types is not None:
+        ack.msh.msh_15, ack.msh.msh_16 = ack_types
     ack.msa.msa_1 = code
     ack.msa.msa_2 = control_id
     if text and version in ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6"):

@@ -9,7 +9,10 @@ after ``<FS>``), choose the encoding per MSH-18, time out, and send malformed fr
 purpose. Building and parsing the messages themselves is left to hl7apy (hl7/messages.py).
 
 Timeouts: every connect and read is bounded. After a read timeout the client closes the
-connection, so an ACK that arrives late can never be matched to the next message.
+connection, so an ACK that arrives late can never be matched to the next message; on a
+connection that stays open, a reply whose MSA-2 names an earlier message (a late or
+repeated ACK, HL7 2.5 §2.9.2: MSA-2 = the acknowledged MSH-10) is discarded, never taken
+for the ACK of the message just sent.
 """
 
 from __future__ import annotations
@@ -36,6 +39,25 @@ def codec_for(msh_18: str) -> str:
     """The Python codec for an MSH-18 value; unknown values fall back to Latin-1, which
     can decode every byte (so the message can still be answered with an error)."""
     return ENCODINGS.get(msh_18.strip().split("~")[0].upper(), "latin-1")
+
+
+def field_of(data: bytes, segment: str, number: int) -> str:
+    """Field ``number`` of the first ``segment`` in raw ER7 bytes ("" if absent), split by
+    hand: MSH, MSA and their IDs are ASCII whatever the charset, and the client must read
+    MSA-2 of every frame without an hl7apy parse. MSH-1 is the separator itself."""
+    start = data.find(b"MSH")
+    if start < 0 or len(data) < start + 4:
+        return ""
+    separator = data[start + 3 : start + 4]
+    name = segment.encode("ascii")
+    for line in data[start:].replace(b"\n", CR).split(CR):
+        if line[:3] != name:
+            continue
+        fields = line.split(separator)
+        index = number - 1 if segment == "MSH" else number
+        raw = fields[index] if 0 <= index < len(fields) else b""
+        return raw.split(data[start + 4 : start + 5] or b"^")[0].decode("ascii", "replace")
+    return ""
 
 
 def msh_18_of(data: bytes) -> str:
@@ -128,10 +150,16 @@ class Exchange:
     reply: Frame | None
     elapsed: float
     problem: str | None = None  # "no ACK within 2 s", "connection closed by the peer", ...
+    control_id: str = ""  # MSH-10 of the message sent ("" when it has none)
 
     @property
     def reply_text(self) -> str | None:
         return decode(self.reply.payload) if self.reply is not None else None
+
+    @property
+    def acknowledges(self) -> str | None:
+        """MSA-2 of the reply: the MSH-10 it acknowledges (None without a reply)."""
+        return field_of(self.reply.payload, "MSA", 2) if self.reply is not None else None
 
 
 class MLLPClient:
@@ -139,6 +167,10 @@ class MLLPClient:
 
     ``persistent=False`` opens one connection per message (what many interface engines
     do); ``persistent=True`` keeps one connection until :meth:`close` or a timeout.
+    A reply is the first frame that does not acknowledge an *earlier* message: a frame
+    whose MSA-2 is the MSH-10 of a message sent before this one is a late (or repeated)
+    ACK and is discarded with a note. :meth:`receive` reads a further frame the peer
+    sends on its own (an enhanced-mode application ACK, HL7 2.5 §2.9.3).
     """
 
     def __init__(
@@ -158,6 +190,10 @@ class MLLPClient:
         self.note = note or (lambda text: None)
         self._sock: socket.socket | None = None
         self._reader = FrameReader()
+        self._pending: list[Frame] = []  # frames after the reply, for receive()
+        self._earlier: set[str] = set()  # MSH-10s sent before the current message
+        self._current = ""  # MSH-10 of the message last sent
+        self._late = 0  # late ACKs discarded while waiting for the current reply
 
     def __enter__(self) -> MLLPClient:
         return self
@@ -170,6 +206,7 @@ class MLLPClient:
             self._sock.close()
             self._sock = None
             self._reader = FrameReader()
+            self._pending = []
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -186,6 +223,10 @@ class MLLPClient:
     ) -> Exchange:
         """Send bytes as they are (malformed frames on purpose); wait for one reply frame."""
         self.note(">> " + show(shown if shown is not None else data))
+        if self._current:
+            self._earlier.add(self._current)
+        self._current, self._late = field_of(data, "MSH", 10), 0
+        self._earlier.discard(self._current)  # a resend (same MSH-10) is acknowledged again
         started = time.monotonic()
         try:
             sock = self._connect()
@@ -197,14 +238,13 @@ class MLLPClient:
             reason = f"cannot connect to {self.address[0]}:{self.address[1]}: "
             return self._done(data, None, started, reason + (exc.strerror or str(exc)))
         started = time.monotonic()
-        deadline = started + (self.read_timeout if timeout is None else timeout)
+        wait = self.read_timeout if timeout is None else timeout
         try:
             sock.sendall(data)
-            reply = self._read_frame(sock, deadline)
+            reply = self._read_frame(sock, started + wait)
         except AckTimeout:
             self.close()  # a late ACK must never be read as the next message's ACK
-            wait = self.read_timeout if timeout is None else timeout
-            return self._done(data, None, started, f"no ACK within {wait:g} s")
+            return self._done(data, None, started, self._no_reply("no ACK", wait))
         except (ConnectionDropped, OSError) as exc:
             self.close()
             reason = (
@@ -217,6 +257,28 @@ class MLLPClient:
             self.close()
         return self._done(data, reply, started, None)
 
+    def receive(self, *, timeout: float | None = None) -> Exchange:
+        """The next frame the peer sends unasked on the open connection (e.g. an
+        application ACK after the commit ACK); late ACKs of earlier messages are skipped
+        as in :meth:`send`. Nothing within ``timeout``: reply None, the connection stays."""
+        started = time.monotonic()
+        wait = self.read_timeout if timeout is None else timeout
+        self._late = 0
+        if self._sock is None and not self._pending:
+            return self._done(b"", None, started, "no open connection to receive on")
+        try:
+            reply = self._read_frame(self._sock, started + wait)  # type: ignore[arg-type]
+        except AckTimeout:
+            return self._done(b"", None, started, self._no_reply("no further message", wait))
+        except (ConnectionDropped, OSError):
+            self.close()
+            return self._done(b"", None, started, "connection closed by the peer")
+        return self._done(b"", reply, started, None)
+
+    def _no_reply(self, what: str, wait: float) -> str:
+        late = f" ({self._late} late ACK(s) of earlier messages discarded)" if self._late else ""
+        return f"{what} within {wait:g} s{late}"
+
     def _done(self, data: bytes, reply: Frame | None, started: float, problem: str | None):
         elapsed = time.monotonic() - started
         if reply is not None:
@@ -227,13 +289,15 @@ class MLLPClient:
             )
         else:
             self.note(f"<< nothing ({problem}, after {elapsed:.2f} s)")
-        return Exchange(data, reply, elapsed, problem)
+        return Exchange(data, reply, elapsed, problem, self._current if data else "")
 
     def _drain(self, sock: socket.socket) -> bool:
         """Discard what arrived unasked since the last reply (a late ACK, a second ACK),
         so that it is never taken for the reply to the message about to be sent. Returns
         False when the peer has closed the connection."""
-        self._reader = FrameReader()
+        for extra in self._pending:
+            self.note(f"<< discarded an unsolicited frame: {show(extra.payload)}")
+        self._reader, self._pending = FrameReader(), []
         sock.setblocking(False)
         stale, alive = b"", True
         try:
@@ -253,10 +317,29 @@ class MLLPClient:
             self.note(f"<< discarded {len(stale)} unsolicited byte(s): " + show(stale))
         return alive
 
-    def _read_frame(self, sock: socket.socket, deadline: float) -> Frame:
+    def _take(self) -> Frame | None:
+        """The first pending frame that is not a late ACK of an earlier message."""
+        while self._pending:
+            candidate = self._pending.pop(0)
+            acknowledged = field_of(candidate.payload, "MSA", 2)
+            if acknowledged and acknowledged in self._earlier:
+                self._late += 1
+                self.note(
+                    f"<< discarded a late ACK (MSA-2 {acknowledged}, an earlier message) "
+                    f"while waiting for the ACK of MSH-10 {self._current or '(none)'}: "
+                    + show(candidate.payload)
+                )
+                continue
+            return candidate
+        return None
+
+    def _read_frame(self, sock: socket.socket | None, deadline: float) -> Frame:
         while True:
+            found = self._take()
+            if found is not None:
+                return found
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or sock is None:
                 raise AckTimeout()
             sock.settimeout(remaining)
             try:
@@ -265,13 +348,9 @@ class MLLPClient:
                 raise AckTimeout() from None
             if not chunk:
                 raise ConnectionDropped()
-            frames = self._reader.feed(chunk)
-            if frames:
-                # One message, one reply: anything after the first frame is unsolicited
-                # and is discarded (here, or before the next send in _drain).
-                for extra in frames[1:]:
-                    self.note(f"<< discarded an unsolicited frame: {show(extra.payload)}")
-                return frames[0]
+            # Frames after the reply stay pending: receive() may ask for them; the next
+            # send() discards them (_drain).
+            self._pending += self._reader.feed(chunk)
 
 
 # --------------------------------------------------------------------------- listener

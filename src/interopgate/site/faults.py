@@ -214,7 +214,7 @@ _FAULTS = [
         "hl7-wrong-msa-2",
         "hl7",
         "MSA-2 of every ACK carries a control ID of the site's own, not the sender's MSH-10",
-        ("hl7.ack.control_id",),
+        ("hl7.ack.control_id", "hl7.ack.application"),
     ),
     Fault(
         "hl7-ack-colon-timestamp",
@@ -246,7 +246,28 @@ _FAULTS = [
         "hl7",
         "MSH-15/MSH-16 are ignored: original-mode AA is sent even when the sender asked "
         "for enhanced mode (commit ACK CA, or no ACK for NE)",
-        ("hl7.ack.enhanced_mode",),
+        ("hl7.ack.enhanced_mode", "hl7.ack.accept_conditions", "hl7.ack.application"),
+    ),
+    Fault(
+        "hl7-accept-ack-always",
+        "hl7",
+        "MSH-15 ER and SU are treated as AL: every message gets a commit ACK, also a valid "
+        "one under ER and a refused one under SU",
+        ("hl7.ack.accept_conditions",),
+    ),
+    Fault(
+        "hl7-commit-reject-as-ar",
+        "hl7",
+        "in enhanced mode a message refused for its header (MSH-11) gets a commit ACK with "
+        "the original-mode code AR instead of CR (table 0008)",
+        ("hl7.ack.enhanced_mode", "hl7.ack.accept_conditions"),
+    ),
+    Fault(
+        "hl7-no-application-ack",
+        "hl7",
+        "MSH-16 is ignored: only the commit ACK is sent, never the application ACK the "
+        "sender asked for with MSH-16 AL",
+        ("hl7.ack.application",),
     ),
     Fault(
         "hl7-resend-rejected",

@@ -31,6 +31,7 @@ from interopgate.hl7.messages import (
     value,
 )
 from interopgate.hl7.mllp import Connection, Frame, MLLPListener, decode
+from interopgate.hl7.mllp import frame as mllp_frame
 
 log = logging.getLogger("interopgate.site.hl7")
 
@@ -41,6 +42,7 @@ SUPPORTED = {
     "ADT": {"A04", "A08"},
 }
 SITE_APPLICATION = ("IG_PACS", "IG_SITE")
+PROCESSING_IDS = {"P", "D", "T"}  # HL7 table 0103 (MSH-11.1)
 
 # HL7 → DICOM Modality Worklist, after IHE RAD TF-2 (RAD-4 / RAD-5) and DESIGN.md.
 # (location, attribute); "SPS." marks attributes of the Scheduled Procedure Step item.
@@ -139,7 +141,7 @@ class HL7Interface:
 
     # ---------------------------------------------------------------- one message
 
-    def handle(self, frame: Frame, connection: Connection) -> str | None:
+    def handle(self, frame: Frame, connection: Connection) -> str | bytes | None:
         data = frame.payload
         malformed = self._malformed(data)
         if malformed is not None:
@@ -179,34 +181,58 @@ class HL7Interface:
             code, note = "AE", f"application internal error: {type(exc).__name__}: {exc}"
             error = ("MSH", "207", note)
         answer_version = version if version in timestamps.VERSIONS else "2.5"
-        ack_code = code
-        accept_ack, app_ack = value(message, "MSH-15"), value(message, "MSH-16")
-        enhanced = bool(accept_ack or app_ack) and not self.has("hl7-ignores-accept-ack-type")
-        if enhanced:
-            # HL7 2.5 §2.9.3.1: the commit ACK says the message was received and stored
-            # safely; AE (an application error) is not a reason to refuse the commit.
-            ack_code = "CR" if code == "AR" else "CA"
-            wanted = {"AL": True, "NE": False, "ER": ack_code != "CA", "SU": ack_code == "CA"}
-            if not wanted.get(accept_ack or "AL", True):
-                return None
+        colon_stamp = (
+            dt.datetime.now().strftime("%Y%m%d %H:%M:%S")
+            if self.has("hl7-ack-colon-timestamp")
+            else None
+        )
         msa_2 = control_id
         if self.has("hl7-wrong-msa-2"):
             msa_2 = f"ACK{control_id[::-1]}"[:20]  # the defect: not the sender's MSH-10
-        return build_ack(
-            answer_version,
-            sending=(header["MSH-5"], header["MSH-6"]),
-            receiving=(header["MSH-3"], header["MSH-4"]),
-            trigger=trigger,
-            code=ack_code,
-            control_id=msa_2,
-            text=note,
-            error=error,
-            timestamp=(
-                dt.datetime.now().strftime("%Y%m%d %H:%M:%S")
-                if self.has("hl7-ack-colon-timestamp")
-                else None
-            ),
-        )
+
+        def ack(ack_code: str, err, ack_types=None) -> str:
+            return build_ack(
+                answer_version,
+                sending=(header["MSH-5"], header["MSH-6"]),
+                receiving=(header["MSH-3"], header["MSH-4"]),
+                trigger=trigger,
+                code=ack_code,
+                control_id=msa_2,
+                text=note if err else "",
+                error=err,
+                timestamp=colon_stamp,
+                ack_types=ack_types,
+            )
+
+        accept_ack, app_ack = value(message, "MSH-15"), value(message, "MSH-16")
+        if not (accept_ack or app_ack) or self.has("hl7-ignores-accept-ack-type"):
+            return ack(code, error)  # original mode (§2.9.2): one ACK, AA/AE/AR
+        return self._enhanced(ack, code, error, accept_ack, app_ack)
+
+    def _enhanced(self, ack, code: str, error, accept_ack: str, app_ack: str) -> bytes | None:
+        """Enhanced acknowledgment mode (HL7 2.5 §2.9.3; tables 0155, 0008). The accept
+        (commit) ACK says whether the message was taken into safe storage: CR when its
+        MSH-9, MSH-11 or MSH-12 is unacceptable (the site's AR cases), else CA -- an
+        application error (AE) is no reason to refuse the commit. MSH-15 says when it is
+        sent (AL always, NE never, ER only CE/CR, SU only CA). The application ACK
+        (AA/AE/AR) follows as a separate message on the same connection when the message
+        was committed and MSH-16 asks for it; it asks for no acknowledgment itself (NE/NE:
+        acknowledging an acknowledgment would never end)."""
+        commit = "CR" if code == "AR" else "CA"
+        sent_commit = "AR" if commit == "CR" and self.has("hl7-commit-reject-as-ar") else commit
+        accept_when = accept_ack or "AL"
+        if self.has("hl7-accept-ack-always") and accept_when in ("ER", "SU"):
+            accept_when = "AL"  # the defect: ER/SU treated as AL
+        frames = []
+        if _wanted(accept_when, commit == "CA"):
+            frames.append(ack(sent_commit, error if commit != "CA" else None))
+        if (
+            commit == "CA"
+            and _wanted(app_ack or "NE", code == "AA")
+            and not self.has("hl7-no-application-ack")
+        ):
+            frames.append(ack(code, error, ack_types=("NE", "NE")))
+        return b"".join(mllp_frame(f) for f in frames) or None
 
     def _malformed(self, data: bytes) -> tuple[str, str] | None:
         """(location, reason) when the bytes are not an HL7 message at all (§2.5, §2.6)."""
@@ -239,6 +265,9 @@ class HL7Interface:
     def _process(self, message, version: str) -> None:
         if version not in timestamps.VERSIONS:
             raise Rejected("AR", "MSH-12", "203", f"unsupported version {version!r}")
+        processing = value(message, "MSH-11.1")
+        if processing not in PROCESSING_IDS:
+            raise Rejected("AR", "MSH-11", "202", f"unsupported processing ID {processing!r}")
         family, trigger = value(message, "MSH-9.1"), value(message, "MSH-9.2")
         if family not in SUPPORTED:
             raise Rejected("AR", "MSH-9.1", "200", f"unsupported message type {family!r}")
@@ -378,6 +407,11 @@ class HL7Interface:
                 self.worklist_remove([item])
                 self.worklist_add([updated])
                 self.items[key] = updated
+
+
+def _wanted(condition: str, success: bool) -> bool:
+    """Table 0155: AL always, NE never, ER on error/reject only, SU on success only."""
+    return {"AL": True, "NE": False, "ER": not success, "SU": success}.get(condition, True)
 
 
 def _creates(message, family: str, trigger: str) -> bool:
