@@ -7,6 +7,8 @@ check must pass (DESIGN.md principle 2). With no fault, everything passes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from interopgate.checks import CHECKS
@@ -14,11 +16,20 @@ from interopgate.site.faults import FAULTS
 from tests.junit import failing_checks, read_cases
 
 PROFILE = "agfa-cr"
-# Faults whose checks an Agfa CR never runs (it does no C-MOVE), and the profile that does.
-PROFILE_FOR = {"move-unknown-destination-c000": "review-workstation"}
+# An OMI^O23-fed worklist that keeps cancelled items marked (hl7.cancel: mark).
+OMI_MARK = str(Path(__file__).parent / "profiles" / "valid" / "omi-feed-cancel-mark.yaml")
+# Faults whose checks the Agfa CR profile never runs, and the profile that does: C-MOVE,
+# an OMI-fed worklist, cancelled items kept marked.
+PROFILE_FOR = {
+    "move-unknown-destination-c000": "review-workstation",
+    "hl7-omi-study-uid-ignored": OMI_MARK,
+    "hl7-cancel-status-discontinued": OMI_MARK,
+}
 
 
-@pytest.mark.parametrize("profile", [PROFILE, *sorted(set(PROFILE_FOR.values()))])
+@pytest.mark.parametrize(
+    "profile", [PROFILE, *sorted(set(PROFILE_FOR.values()))], ids=lambda p: Path(p).stem
+)
 def test_clean_site_passes_every_check(run_suites, profile):
     result, junit = run_suites(f"--profile={profile}")
     cases = read_cases(junit)

@@ -1,5 +1,5 @@
-"""The end-to-end workflow suite (issue 6): its mapping helpers, an ORM-fed profile on
-the clean site, a live site reached by address, and the seed-incident demo."""
+"""The end-to-end workflow suite (issue 6): its mapping helpers, SIU-, ORM- and OMI-fed
+profiles and cancel marking on the clean site, and the seed-incident demo."""
 
 from __future__ import annotations
 
@@ -50,20 +50,60 @@ def test_normalise_and_overrides():
     assert "PatientSex" not in wm.mapping("ORM", {"PatientSex": ""})
 
 
-def test_orm_fed_profile_passes_on_the_clean_site(run_suites, tmp_path):
-    profile = tmp_path / "orm.yaml"
-    profile.write_text('extends: agfa-cr\nhl7:\n  messages: ["ORM^O01"]\n')
+WORKFLOW_CHECKS = {
+    "workflow.create.complete",
+    "workflow.update.applied",
+    "workflow.rejected.no_trace",
+    "workflow.resend.no_duplicate",
+    "workflow.sweep.complete",
+}
+FEEDS = {  # the worklist fed by appointments (SIU), orders (ORM) or imaging orders (OMI)
+    "SIU": "",
+    "ORM": 'hl7:\n  messages: ["ORM^O01"]\n',
+    "OMI": 'hl7:\n  version: "2.5.1"\n  messages: ["OMI^O23"]\n',
+}
+
+
+@pytest.mark.parametrize("feed", sorted(FEEDS))
+def test_each_feed_passes_on_the_clean_site(run_suites, tmp_path, feed):
+    """IHE RAD-4 by SIU^S12/S14/S15, ORM^O01 (OBR-18..24) and OMI^O23 (IPC): create,
+    update, cancel (removed), refusal, resend and sweep all pass end to end."""
+    profile = tmp_path / f"{feed.lower()}.yaml"
+    profile.write_text("extends: agfa-cr\n" + FEEDS[feed])
     result, junit = run_suites(f"--profile={profile}", suites=SUITES / "workflow")
     cases = read_cases(junit)
     assert result.ret == 0, result.stdout.str()
-    assert {c.properties["check"] for c in cases if c.outcome == "passed"} >= {
-        "workflow.create.complete",
-        "workflow.update.applied",
-        "workflow.cancel.removed",
-        "workflow.rejected.no_trace",
-        "workflow.resend.no_duplicate",
-        "workflow.sweep.complete",
-    }
+    passed = {c.properties["check"] for c in cases if c.outcome == "passed"}
+    assert passed >= {*WORKFLOW_CHECKS, "workflow.cancel.removed"}
+    assert "workflow.cancel.marked" not in {c.properties["check"] for c in cases}
+    assert "test_cancel_marks_item[none]: the profile and its target give no hl7.cancel" in (
+        result.stdout.str()
+    )
+
+
+def test_cancel_marked_per_profile(run_suites, tmp_path):
+    """hl7.cancel: mark: the embedded site keeps the cancelled item with the profile's
+    Scheduled Procedure Step Status; the removal check does not apply."""
+    profile = tmp_path / "mark.yaml"
+    profile.write_text(
+        "extends: agfa-cr\nhl7:\n  cancel: mark\n  cancel_status: CANCELLED_BY_RIS\n"
+    )
+    result, junit = run_suites(f"--profile={profile}", suites=SUITES / "workflow")
+    cases = read_cases(junit)
+    assert result.ret == 0, result.stdout.str()
+    checks = {c.properties["check"]: c.outcome for c in cases}
+    assert checks["workflow.cancel.marked"] == "passed"
+    assert "workflow.cancel.removed" not in checks
+
+
+def test_omi_mapping_reads_ipc():
+    mapping = wm.mapping("OMI")
+    assert mapping["AccessionNumber"] == "IPC-1.1"
+    assert mapping["StudyInstanceUID"] == "IPC-3.1"
+    assert mapping[f"{wm.SPS_PREFIX}ScheduledProcedureStepID"] == "IPC-4.1"
+    assert mapping[f"{wm.SPS_PREFIX}Modality"] == "IPC-5.1"
+    assert mapping[f"{wm.SPS_PREFIX}ScheduledStationName"] == "IPC-7.1"
+    assert mapping[f"{wm.SPS_PREFIX}ScheduledStationAETitle"] == "IPC-9"
 
 
 def test_seed_incident_demo_shows_the_chain(tmp_path, capfd):

@@ -218,7 +218,7 @@ _CHECKS = [
     Check(
         "workflow.create.complete",
         "IHE RAD TF-2 4.4 (RAD-4 Procedure Scheduled), 4.5.4 (RAD-5), SWF HL7-DICOM mapping "
-        "tables; HL7 2.5 §10.6.2 (SIU^S12), §4.4 (ORM^O01 NW)",
+        "tables; HL7 2.5 §10.6.2 (SIU^S12), §4.4 (ORM^O01 NW, OMI^O23 NW with IPC)",
         "an accepted create appears once in the worklist, complete, every mapped value equal "
         "and the SPS start date/time equal to the sent appointment",
     ),
@@ -231,7 +231,14 @@ _CHECKS = [
     Check(
         "workflow.cancel.removed",
         "IHE RAD TF-2 4.4 (RAD-4 order cancel), 4.5.4; HL7 2.5 §10.6.5 (SIU^S15), §4.5.1 ORC-1 CA",
-        "an accepted cancel (S15 / ORM CA) removes the worklist item",
+        "an accepted cancel (S15 / ORM CA) removes the worklist item (hl7.cancel: remove)",
+    ),
+    Check(
+        "workflow.cancel.marked",
+        "IHE RAD TF-2 4.4 (RAD-4 order cancel), 4.5.4; PS3.3 C.4.10 Scheduled Procedure Step "
+        "Status (0040,0020); HL7 2.5 §10.6.5 (SIU^S15), §4.5.1 ORC-1 CA",
+        "an accepted cancel keeps the one worklist item with Scheduled Procedure Step Status "
+        "(0040,0020) set to the profile's marker (hl7.cancel: mark)",
     ),
     Check(
         "workflow.rejected.no_trace",

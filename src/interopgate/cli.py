@@ -17,6 +17,7 @@ from pathlib import Path
 
 from interopgate import __version__, checks
 from interopgate.errors import InteropGateError
+from interopgate.profile import DEFAULT_CANCEL_STATUS, check_cancel_status
 from interopgate.site.faults import FAULTS
 
 
@@ -38,6 +39,11 @@ def _cmd_site(args: argparse.Namespace) -> int:
             destinations[ae] = (host, int(port))
         except ValueError:
             raise InteropGateError(f"--move-destination {spec!r}: expected AE:host:port") from None
+    if args.hl7_cancel_status != DEFAULT_CANCEL_STATUS or args.hl7_cancel == "mark":
+        try:
+            check_cancel_status(args.hl7_cancel_status)
+        except ValueError as exc:
+            raise InteropGateError(f"--hl7-cancel-status: {exc}") from None
     config = SiteConfig(
         ae_title=args.ae_title,
         host=args.host,
@@ -45,6 +51,8 @@ def _cmd_site(args: argparse.Namespace) -> int:
         hl7_port=args.hl7_port,
         faults=frozenset(args.fault),
         move_destinations=destinations,
+        hl7_cancel=args.hl7_cancel,
+        hl7_cancel_status=args.hl7_cancel_status,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -215,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="AE:HOST:PORT",
         help="a C-MOVE destination the site knows (repeatable)",
+    )
+    site.add_argument(
+        "--hl7-cancel",
+        choices=["remove", "mark"],
+        default="remove",
+        help="what an HL7 cancel (S15, ORC-1 CA) does to the worklist item, as a profile's "
+        "hl7.cancel says (default remove)",
+    )
+    site.add_argument(
+        "--hl7-cancel-status",
+        default=DEFAULT_CANCEL_STATUS,
+        metavar="STATUS",
+        help="with --hl7-cancel mark: the Scheduled Procedure Step Status (0040,0020) of a "
+        f"cancelled item (default {DEFAULT_CANCEL_STATUS})",
     )
     site.add_argument("--duration", type=float, default=0, help=argparse.SUPPRESS)
     site.set_defaults(func=_cmd_site)

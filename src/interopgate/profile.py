@@ -288,7 +288,31 @@ def _hl7_location(value: str) -> str:
     return value
 
 
+# PS3.3 C.4.10, Scheduled Procedure Step Status (0040,0020): the Defined Terms, all of
+# them states of a step still to be (or being) performed.
+SPS_STATUS_ACTIVE = ("SCHEDULED", "ARRIVED", "READY", "STARTED", "DEPARTED")
+DEFAULT_CANCEL_STATUS = "CANCELED"
+
+
+def check_cancel_status(value: str) -> str:
+    """A CS value (PS3.5 6.2: at most 16 of A-Z, 0-9, space, underscore) that is not one
+    of the active Defined Terms of PS3.3 C.4.10."""
+    if not re.fullmatch(r"[A-Z0-9_ ]{1,16}", value) or not value.strip():
+        raise ValueError(
+            f"{value!r} is not a CS value (PS3.5 6.2: 1-16 characters of A-Z, 0-9, "
+            "space and underscore), e.g. CANCELED"
+        )
+    if value.strip() in SPS_STATUS_ACTIVE:
+        raise ValueError(
+            f"{value!r} is a Scheduled Procedure Step Status of a step still to be performed "
+            f"(PS3.3 C.4.10 Defined Terms {', '.join(SPS_STATUS_ACTIVE)}); a cancelled step "
+            "needs another marker, e.g. CANCELED"
+        )
+    return value
+
+
 HL7MessageType = Annotated[str, AfterValidator(_hl7_message_type)]
+CancelStatus = Annotated[str, AfterValidator(check_cancel_status)]
 HL7Location = Annotated[str, AfterValidator(_hl7_location)]
 TimestampForm = Annotated[str, AfterValidator(_timestamp_form)]
 
@@ -345,11 +369,33 @@ class HL7(Strict):
     worklist_deadline: float = Field(
         5.0, gt=0, le=300, description="seconds an accepted message may take to reach the MWL"
     )
+    cancel: Literal["remove", "mark"] = Field(
+        "remove",
+        description="what a cancel (SIU^S15, ORM/OMI ORC-1 CA) does to the worklist item: "
+        "remove it, or keep it marked with Scheduled Procedure Step Status (0040,0020) = "
+        "cancel_status",
+    )
+    cancel_status: CancelStatus = Field(
+        DEFAULT_CANCEL_STATUS,
+        description="with cancel: mark, the Scheduled Procedure Step Status (0040,0020) of a "
+        "cancelled item (CS). Not a PS3.3 C.4.10 Defined Term (SCHEDULED, ARRIVED, READY, "
+        "STARTED, DEPARTED: all active steps); CANCELED is spelled as the UPS Procedure Step "
+        "State (0074,1000, PS3.3 C.30.1) and as dcm4chee-arc writes it",
+    )
 
     @model_validator(mode="after")
     def _messages_exist_in_version(self) -> HL7:
         if "OMI^O23" in self.messages and self.version in ("2.3", "2.3.1", "2.4"):
             raise ValueError(f"OMI^O23 does not exist in HL7 {self.version} (from 2.5 on)")
+        return self
+
+    @model_validator(mode="after")
+    def _cancel_status_needs_mark(self) -> HL7:
+        if "cancel_status" in self.model_fields_set and self.cancel != "mark":
+            raise ValueError(
+                f"cancel_status {self.cancel_status!r} is used only with cancel: mark "
+                f"(cancel is {self.cancel!r}: the item is removed)"
+            )
         return self
 
 

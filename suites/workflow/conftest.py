@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from interopgate.plugin import STATE
+from interopgate.plugin import STATE, parametrize_from_profile
+
+# ``@pytest.mark.cancel_mode("mark")`` restricts a cancel check to profiles with that
+# hl7.cancel; under the other it is not applicable (deselected and listed).
+PARAMETERS = {"cancel_mode": lambda p: [p.hl7.cancel]}
+WHAT = {"cancel_mode": "hl7.cancel value this check is for (remove or mark)"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_from_profile(metafunc, PARAMETERS, WHAT)
     loaded = metafunc.config.stash[STATE].loaded
     if "workflow_form" in metafunc.fixturenames:
         forms = loaded.profile.hl7.timestamp_forms if loaded else []

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import pytest
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from interopgate.dicom.query import MODELS, SPS, FindSession, build_identifier
 from interopgate.hl7 import timestamps
@@ -38,8 +39,10 @@ ACCEPTED = ("AA", "CA")
 ID_FIELDS = {
     "SIU": ["SCH-1", "SCH-2", "SCH-5", "SCH-26", "SCH-27"],
     "ORM": ["ORC-2", "ORC-3", "OBR-2", "OBR-3", "OBR-18", "OBR-19", "OBR-20"],
-    "OMI": ["ORC-2", "ORC-3", "OBR-2", "OBR-3", "OBR-18", "OBR-19", "OBR-20"],
+    "OMI": ["ORC-2", "ORC-3", "OBR-2", "OBR-3", "IPC-1", "IPC-2", "IPC-4"],
 }
+# ... and the placer's Study Instance UID, where the message carries one (OMI IPC-3).
+UID_FIELDS = {"OMI": ["IPC-3"]}
 REFUSED = ("AE", "AR", "CE", "CR")
 
 
@@ -341,8 +344,7 @@ def test_update_changes_item(check, flow):
     )
 
 
-@pytest.mark.check("workflow.cancel.removed")
-def test_cancel_removes_item(check, flow):
+def _create_then_cancel(flow: Flow) -> Sent:
     flow.require("cancel")
     patient, appointment, message = _create(flow)
     created = flow.send(message)
@@ -351,6 +353,14 @@ def test_cancel_removes_item(check, flow):
     times = flow.appointment_times("cancel", _when(), PLAIN)
     sent = flow.send(flow.build("cancel", patient, appointment, times=times))
     flow.must_accept(sent, "cancel")
+    return sent
+
+
+@pytest.mark.cancel_mode("remove")
+@pytest.mark.check("workflow.cancel.removed")
+def test_cancel_removes_item(check, flow, cancel_mode):
+    """hl7.cancel: remove -- S15 / ORC-1 CA takes the item off the worklist."""
+    sent = _create_then_cancel(flow)
     found, elapsed = flow.poll([sent.accession], lambda f: not f[sent.accession])
     items = found[sent.accession]
     check.expect(
@@ -358,6 +368,30 @@ def test_cancel_removes_item(check, flow):
         f"{sent.who()}, answered {sent.observed}",
         expected=f"no worklist item with accession {sent.accession} within {flow.deadline:g} s",
         observed=f"{len(items)} item(s) still there after {elapsed:.2f} s",
+    )
+
+
+@pytest.mark.cancel_mode("mark")
+@pytest.mark.check("workflow.cancel.marked")
+def test_cancel_marks_item(check, flow, profile, cancel_mode):
+    """hl7.cancel: mark -- the item stays, once, with Scheduled Procedure Step Status
+    (0040,0020) the profile's marker (hl7.cancel_status; PS3.3 C.4.10 has no Defined Term
+    for a cancelled step, so the site's own term is the profile's to name)."""
+    sent = _create_then_cancel(flow)
+    marker = profile.hl7.cancel_status
+
+    def marked(found: dict[str, list[Dataset]]) -> bool:
+        return any(_get(i, wm.STATUS) == marker for i in found[sent.accession])
+
+    found, elapsed = flow.poll([sent.accession], marked)
+    items = found[sent.accession]
+    statuses = ", ".join(repr(_get(i, wm.STATUS)) for i in items) or "none"
+    check.expect(
+        len(items) == 1 and _get(items[0], wm.STATUS) == marker,
+        f"{sent.who()}, answered {sent.observed}",
+        expected=f"the one worklist item with accession {sent.accession} kept, its "
+        f"{_label(wm.STATUS)} {marker!r} within {flow.deadline:g} s",
+        observed=f"{len(items)} item(s) after {elapsed:.2f} s; {_label(wm.STATUS)}: {statuses}",
     )
 
 
@@ -460,8 +494,12 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
     # One patient for the sweep, with an even-length ID (8 characters): one C-FIND by
     # Patient ID finds every item, without also testing PS3.5 6.2 padding (an odd-length
     # ID), which dicom.find.trailing_space owns.
-    variants = flow.factory.variants(template, [*time_fields, *dict.fromkeys(id_fields), "PID-3"])
+    uid_fields = UID_FIELDS.get(flow.family, [])
+    variants = flow.factory.variants(
+        template, [*time_fields, *dict.fromkeys(id_fields), *uid_fields, "PID-3"]
+    )
     base = f"{flow.accession_stem()}"
+    uid_root = generate_uid(prefix=None)  # 2.25.<UUID>: room for .<minute> within 64
     with MLLPClient(
         host,
         port,
@@ -473,6 +511,7 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
             stamp = timestamps.Form.parse(PLAIN).render(_when(minute))
             values = {f: stamp for f in time_fields}
             values.update({f: f"{base}{minute:04d}" for f in id_fields})
+            values.update({f: f"{uid_root}.{minute + 1}" for f in uid_fields})
             values["PID-3"] = f"{base}PT^^^IG_HOSPITAL^MR"
             message = variants.make(values, new_control_id("WS"))
             sent[minute] = flow.send(message, client)

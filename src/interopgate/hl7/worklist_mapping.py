@@ -5,6 +5,10 @@ The default follows the IHE Scheduled Workflow mapping (IHE RAD TF-2 4.4 RAD-4 a
 4.5.4 RAD-5, "HL7 order mapping to DICOM MWL" tables): PID-3 → Patient ID, PID-5 →
 Patient's Name, PID-7/8 → birth date/sex, the filler's accession, requested procedure and
 step IDs, the scheduled start from the order/appointment timing, modality and station AE.
+ORM^O01 (RAD-4, HL7 2.3.1 style) carries them in OBR-18..24; OMI^O23 (RAD-4, HL7 2.5.1
+option) in IPC, the Imaging Procedure Control segment (HL7 2.5 ch. 4): IPC-1 accession, IPC-2 requested procedure
+ID, IPC-3 Study Instance UID, IPC-4 SPS ID, IPC-5 modality, IPC-7 scheduled station name,
+IPC-9 scheduled (station) AE title.
 For SIU-fed worklists (HL7 2.5 ch. 10, which IHE SWF does not map) the common placement
 is used: SCH-27 accession, SCH-26 requested procedure ID, AIG-4 modality, AIG-3 station.
 A profile's ``hl7.to_worklist`` ({attribute: location}) overrides single entries.
@@ -42,7 +46,17 @@ ORDER = {
         f"{SPS_PREFIX}ScheduledProcedureStepDescription": "OBR-4.2",
     },
 }
-ORDER["OMI"] = ORDER["ORM"]
+ORDER["OMI"] = {
+    "AccessionNumber": "IPC-1.1",
+    "RequestedProcedureID": "IPC-2.1",
+    "StudyInstanceUID": "IPC-3.1",
+    "RequestedProcedureDescription": "OBR-4.2",
+    f"{SPS_PREFIX}Modality": "IPC-5.1",
+    f"{SPS_PREFIX}ScheduledStationName": "IPC-7.1",
+    f"{SPS_PREFIX}ScheduledStationAETitle": "IPC-9",
+    f"{SPS_PREFIX}ScheduledProcedureStepID": "IPC-4.1",
+    f"{SPS_PREFIX}ScheduledProcedureStepDescription": "OBR-4.2",
+}
 # The scheduled start (SPS Start Date + Time), first non-empty location wins.
 START = {
     "SIU": ["TQ1-7", "SCH-11.4", "AIS-4"],
@@ -51,6 +65,7 @@ START = {
 }
 START_DATE = f"{SPS_PREFIX}ScheduledProcedureStepStartDate"
 START_TIME = f"{SPS_PREFIX}ScheduledProcedureStepStartTime"
+STATUS = f"{SPS_PREFIX}ScheduledProcedureStepStatus"  # (0040,0020), PS3.3 C.4.10
 
 
 def mapping(family: str, overrides: dict[str, str] | None = None) -> dict[str, str]:

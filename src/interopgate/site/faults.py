@@ -302,6 +302,20 @@ _FAULTS = [
         ("workflow.cancel.removed",),
     ),
     Fault(
+        "hl7-cancel-status-discontinued",
+        "hl7",
+        "a cancel kept as a marked item (hl7.cancel: mark) is marked DISCONTINUED -- a "
+        "Performed Procedure Step Status (PS3.3 C.4.14) -- instead of the profile's marker",
+        ("workflow.cancel.marked",),
+    ),
+    Fault(
+        "hl7-omi-study-uid-ignored",
+        "hl7",
+        "OMI^O23 IPC-3 (Study Instance UID) is ignored: the worklist item gets a Study "
+        "Instance UID the site makes up, so images will not match the placer's study",
+        ("workflow.create.complete", "workflow.update.applied", "workflow.sweep.complete"),
+    ),
+    Fault(
         "hl7-update-ignored",
         "hl7",
         "an update (SIU^S14 / ORM XO) is answered AA but the worklist item keeps its old values",

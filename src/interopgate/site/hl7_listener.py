@@ -4,7 +4,8 @@ It plays the RIS/PACS order filler of IHE RAD SWF: it accepts SIU^S12/S14/S15 (H
 ch. 10), ORM^O01 and OMI^O23 (ch. 4, IHE RAD-2/RAD-4) and ADT^A04/A08 (ch. 3), answers
 each with an ACK (§2.9: original mode AA/AE/AR, enhanced mode CA/CE/CR per MSH-15), and
 keeps the site's Modality Worklist (site/pacs.py) in step: S12/NW create an item,
-S14/XO replace it, S15/CA/DC remove it. A resend with the same MSH-10 is answered AA
+S14/XO replace it, S15/CA/DC remove it (or, configured ``cancel="mark"``, keep it with
+Scheduled Procedure Step Status = ``cancel_status``). A resend with the same MSH-10 is answered AA
 again and applied once. Time fields are judged by the TS/DTM grammar of the message's
 own version (hl7/timestamps.py), strictly.
 
@@ -13,6 +14,7 @@ Faults (site/faults.py, layer "hl7") make it commit the seed's defects on purpos
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import re
@@ -72,7 +74,18 @@ ORDER_MAPPING = {
         ("OBR-4.2", "SPS.ScheduledProcedureStepDescription"),
     ],
 }
-ORDER_MAPPING["OMI"] = ORDER_MAPPING["ORM"]
+# OMI^O23 (IHE RAD-4, HL7 2.5.1 option): IPC, Imaging Procedure Control (HL7 2.5 ch. 4).
+ORDER_MAPPING["OMI"] = [
+    ("IPC-1.1", "AccessionNumber"),
+    ("IPC-2.1", "RequestedProcedureID"),
+    ("IPC-3.1", "StudyInstanceUID"),
+    ("OBR-4.2", "RequestedProcedureDescription"),
+    ("IPC-5.1", "SPS.Modality"),
+    ("IPC-9", "SPS.ScheduledStationAETitle"),
+    ("IPC-7.1", "SPS.ScheduledStationName"),
+    ("IPC-4.1", "SPS.ScheduledProcedureStepID"),
+    ("OBR-4.2", "SPS.ScheduledProcedureStepDescription"),
+]
 # Where the scheduled start comes from, first non-empty wins.
 START_FIELDS = {
     "SIU": ["TQ1-7", "SCH-11.4", "AIS-4"],
@@ -113,11 +126,15 @@ class HL7Interface:
         host: str = "127.0.0.1",
         port: int = 0,
         strict: bool = True,
+        cancel: str = "remove",
+        cancel_status: str = "CANCELED",
     ) -> None:
         self.worklist_add = worklist_add
         self.worklist_remove = worklist_remove
         self.faults = faults
         self.strict = strict
+        self.cancel = cancel  # "remove" | "mark" (profile hl7.cancel)
+        self.cancel_status = cancel_status  # SPS Status of a marked cancel
         self.items: dict[str, Dataset] = {}
         self.seen_control_ids: set[tuple[str, str, str]] = set()
         self.received: list[str] = []
@@ -346,15 +363,38 @@ class HL7Interface:
             action == "update" and self.has("hl7-update-ignored")
         ):
             return  # the defect: AA, and the worklist is left as it was
+        if action == "remove" and self.cancel == "mark":
+            self._mark_cancelled(key)
+            return
         old = self.items.pop(key, None)
         if old is not None:
             self.worklist_remove([old])
         if action in ("create", "update"):
             item = self._worklist_item(message, family)
-            if old is not None and "StudyInstanceUID" in old:
-                item.StudyInstanceUID = old.StudyInstanceUID
+            if old is not None and "StudyInstanceUID" in old and not self._placer_uid(family):
+                item.StudyInstanceUID = old.StudyInstanceUID  # the site's own, kept
             self.items[key] = item
             self.worklist_add([item])
+
+    def _placer_uid(self, family: str) -> bool:
+        """Whether the message carries the Study Instance UID (OMI IPC-3) for the item."""
+        mapped = any(a == "StudyInstanceUID" for _, a in ORDER_MAPPING[family])
+        return mapped and not self.has("hl7-omi-study-uid-ignored")
+
+    def _mark_cancelled(self, key: str) -> None:
+        """hl7.cancel: mark -- the item stays, its Scheduled Procedure Step Status
+        (0040,0020, PS3.3 C.4.10) becomes the configured marker."""
+        old = self.items.get(key)
+        if old is None:
+            return
+        marked = copy.deepcopy(old)
+        status = "DISCONTINUED" if self.has("hl7-cancel-status-discontinued") else None
+        marked.ScheduledProcedureStepSequence[0].ScheduledProcedureStepStatus = (
+            status or self.cancel_status
+        )
+        self.worklist_remove([old])
+        self.worklist_add([marked])
+        self.items[key] = marked
 
     def _worklist_item(self, message, family: str) -> Dataset:
         item, sps = Dataset(), Dataset()
@@ -377,7 +417,9 @@ class HL7Interface:
             date = value(message, "MSH-7")[:8]
         sps.ScheduledProcedureStepStartDate = date
         sps.ScheduledProcedureStepStartTime = time
-        item.StudyInstanceUID = generate_uid()
+        sps.ScheduledProcedureStepStatus = "SCHEDULED"  # PS3.3 C.4.10 Defined Term
+        if not self._placer_uid(family) or not item.StudyInstanceUID:
+            item.StudyInstanceUID = generate_uid()  # the site's own
         item.ReferencedStudySequence = []
         item.ReferencedPatientSequence = []
         item.ScheduledProcedureStepSequence = [sps]

@@ -77,6 +77,8 @@ class SiteConfig:
     max_pdu: int = 16384
     faults: frozenset[str] = frozenset()
     move_destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
+    hl7_cancel: str = "remove"  # what an HL7 cancel does: "remove" | "mark" (profile hl7.cancel)
+    hl7_cancel_status: str = "CANCELED"  # with "mark": Scheduled Procedure Step Status
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULTS)
@@ -168,8 +170,17 @@ class ReferenceSite:
             faults=hl7_faults,
             host=self.config.host,
             port=self.config.hl7_port,
+            cancel=self.config.hl7_cancel,
+            cancel_status=self.config.hl7_cancel_status,
         ).start()
         self.hl7_address = self._hl7.address
+
+    def configure_hl7(self, *, cancel: str, cancel_status: str) -> None:
+        """Follow the profile's promise about HL7 cancels (``hl7.cancel``, ``cancel_status``):
+        remove the worklist item, or keep it marked (PS3.3 C.4.10 SPS Status)."""
+        self.config.hl7_cancel, self.config.hl7_cancel_status = cancel, cancel_status
+        if self._hl7 is not None:
+            self._hl7.cancel, self._hl7.cancel_status = cancel, cancel_status
 
     def stop(self) -> None:
         if self._hl7:
