@@ -159,6 +159,15 @@ class Flow:
             (v for loc in wm.START[self.family] if (v := wm.er7_value(text, loc))), ""
         )
         start_text = start_text.split("^")[0].split("&")[0]
+        if not expected.get("AccessionNumber"):
+            # Every poll finds items by accession: without one this is a mapping error.
+            pytest.fail(
+                f"hl7.to_worklist maps AccessionNumber to {self.mapping.get('AccessionNumber')}, "
+                f"which is empty in the {message.message_type} sent: give the {self.family} "
+                "location of the accession (e.g. hl7.to_worklist: {"
+                f"{self.family}: {{AccessionNumber: ...}}}})",
+                pytrace=False,
+            )
         return Sent(
             message.message_type,
             message.text,
