@@ -128,3 +128,41 @@ def test_a_mapping_the_site_does_not_use_fails_naming_what_was_sent(run_suites, 
     assert failed and all(c.properties["check"] == "workflow.create.complete" for c in failed)
     message = failed[0].message
     assert "accession" in message and "patient" in message and "SIU^S12" in message, message
+
+
+def test_live_profile_with_hl7_port_reaches_the_engine(run_suites, tmp_path):
+    """The same site as a system the run does not start: a profile with ``kind: live``,
+    ``dicom_port`` and ``hl7_port`` and the site's own mapping, as a user points the
+    harness at their RIS. Deviations are the site's and come with its target profile in
+    practice; here the run is limited to what this engine does as HL7 says."""
+    target = ProcessTarget(kind="process", server=SERVER, called_ae="RISMWL")
+    with process.start(target, DEVICE, tmp_path / "site" / "work") as running:
+        assert running.hl7_address is not None
+        profile = tmp_path / "our-ris.yaml"
+        profile.write_text(
+            yaml.safe_dump(
+                {
+                    "extends": str(PROFILES / "agfa-cr.yaml"),
+                    "target": {
+                        "kind": "live",
+                        "host": "127.0.0.1",
+                        "dicom_port": running.endpoint.port,
+                        "hl7_port": running.hl7_address[1],
+                        "called_ae": "RISMWL",
+                    },
+                    "hl7": {"to_worklist": {"SIU": {"AccessionNumber": "SCH-2.1"}}},
+                }
+            )
+        )
+        result, junit = run_suites(
+            f"--profile={profile}",
+            str(PROFILES.parent / "suites" / "workflow"),
+            "-k",
+            "not rejected and not unsupported and not enhanced and not malformed",
+            suites=PROFILES.parent / "suites" / "hl7",
+        )
+    output = result.stdout.str()
+    assert result.ret == 0, output
+    assert f"HL7 127.0.0.1:{running.hl7_address[1]}" in output
+    ran = {c.properties["check"] for c in read_cases(junit) if c.outcome == "passed"}
+    assert {"hl7.ack.accepted", "workflow.create.complete", "workflow.cancel.removed"} <= ran
