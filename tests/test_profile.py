@@ -97,3 +97,24 @@ def test_bad_input_stops_the_run_without_traceback(run_suites, args, expected):
     assert expected in output
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
+
+
+def test_target_profile_brings_the_sites_own_mapping():
+    """A site decides its HL7→worklist mapping: a target profile's hl7.to_worklist merges
+    over the device profile's hl7 section (per family here: SIU only)."""
+    profile = load_profile("agfa-cr", PROFILES, target="messagefoundry-wlmscpfs").profile
+    assert profile.hl7.to_worklist == {"SIU": {"AccessionNumber": "SCH-2.1"}}
+    assert profile.hl7.messages == ["SIU^S12", "SIU^S14", "SIU^S15"]  # the device's
+
+
+def test_target_profile_cannot_set_what_the_device_decides(tmp_path):
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets" / "site.yaml").write_text(
+        "target: {kind: embedded}\nhl7:\n  version: '2.3'\n"
+    )
+    (tmp_path / "dev.yaml").write_text("device: {ae_title: X}\n")
+    with pytest.raises(ProfileError) as excinfo:
+        load_profile("dev", tmp_path, target="site")
+    message = str(excinfo.value)
+    assert "site.yaml:3: hl7.version belongs to the device profile" in message
+    assert "pin, to_worklist, worklist_deadline" in message

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -181,10 +182,11 @@ class LiveTarget(TargetBase):
 
 
 class ProcessTarget(TargetBase):
-    """A third-party server started from its Debian package (DCMTK, Orthanc)."""
+    """A third-party server started from its package (DCMTK, Orthanc from Debian; the
+    MessageFoundry HL7 engine from PyPI in front of wlmscpfs)."""
 
     kind: Literal["process"]
-    server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc"]
+    server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc", "messagefoundry-wlmscpfs"]
     startup_timeout: float = Field(20.0, gt=0, le=300)
 
 
@@ -334,6 +336,9 @@ class HL7Ack(Strict):
     timeout: float = Field(5.0, gt=0, le=120, description="seconds to wait for an ACK")
 
 
+MESSAGE_FAMILIES = ("SIU", "ORM", "OMI")  # the HL7 messages a worklist is fed from
+
+
 class HL7(Strict):
     """The target's HL7 v2 interface: version, messages, the timestamps it must take."""
 
@@ -361,10 +366,11 @@ class HL7(Strict):
         description="field values every message sent carries, e.g. {MSH-5: RIS, MSH-6: "
         "RADIOLOGY} for an engine that routes on the receiving application/facility",
     )
-    to_worklist: dict[str, str] = Field(
+    to_worklist: dict[str, str | dict[str, str]] = Field(
         {},
         description="DICOM attribute -> HL7 location overriding the IHE SWF default "
-        "(interopgate.hl7.worklist_mapping), e.g. {AccessionNumber: SCH-2.1}",
+        "(interopgate.hl7.worklist_mapping), e.g. {AccessionNumber: OBR-18}; under SIU, ORM "
+        "or OMI for one message family only, e.g. {SIU: {AccessionNumber: SCH-2.1}}",
     )
     worklist_deadline: float = Field(
         5.0, gt=0, le=300, description="seconds an accepted message may take to reach the MWL"
@@ -382,6 +388,20 @@ class HL7(Strict):
         "STARTED, DEPARTED: all active steps); CANCELED is spelled as the UPS Procedure Step "
         "State (0074,1000, PS3.3 C.30.1) and as dcm4chee-arc writes it",
     )
+
+    @field_validator("to_worklist")
+    @classmethod
+    def _mapping_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, location in value.items():
+            family = key in MESSAGE_FAMILIES
+            if family and not isinstance(location, dict):
+                raise ValueError(f"{key}: expected a mapping {{attribute: location}} for {key} messages")
+            if not family and isinstance(location, dict):
+                raise ValueError(
+                    f"{key}: a nested mapping is only for a message family "
+                    f"({', '.join(MESSAGE_FAMILIES)}); an attribute maps to one location"
+                )
+        return value
 
     @model_validator(mode="after")
     def _messages_exist_in_version(self) -> HL7:
@@ -606,14 +626,27 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
     targets_dir = profiles_dir / "targets"
     path = resolve_path(spec, targets_dir)
     doc = _read_yaml(path)
-    unknown = set(doc.data) - {"target", "known_deviations", "description"}
+    unknown = set(doc.data) - {"target", "known_deviations", "description", "hl7"}
     if unknown:
         key = sorted(unknown)[0]
         raise ProfileError(
             f"{path}:{doc.lines.get((key,), 1)}: unknown key {key!r} in a target profile; "
-            "expected one of: target, known_deviations, description"
+            "expected one of: target, known_deviations, description, hl7"
+        )
+    hl7 = doc.data.get("hl7") or {}
+    if not isinstance(hl7, dict) or set(hl7) - _SITE_HL7_KEYS:
+        key = sorted(set(hl7) - _SITE_HL7_KEYS)[0] if isinstance(hl7, dict) else "hl7"
+        raise ProfileError(
+            f"{path}:{doc.lines.get(('hl7', key), doc.lines.get(('hl7',), 1))}: hl7.{key} "
+            "belongs to the device profile; a target profile's hl7 section holds what the "
+            f"site decides: {', '.join(sorted(_SITE_HL7_KEYS))}"
         )
     return doc.data
+
+
+# What a site (not the device) decides about HL7: its mapping into the worklist, how long
+# that takes, and field values its engine routes on.
+_SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin"}
 
 
 _NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
@@ -673,6 +706,8 @@ def load_profile(
             *data.get("known_deviations", []),
             *override.get("known_deviations", []),
         ]
+        if override.get("hl7"):
+            data["hl7"] = _deep_merge(data.get("hl7") or {}, override["hl7"])
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
     if target_fields:

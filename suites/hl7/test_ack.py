@@ -127,7 +127,8 @@ def test_malformed_message_answered(check, hl7_client, hl7_factory, hl7_address,
     check.expect(
         ack is not None and ack.msa_1 in ("AE", "AR", "CE", "CR"),
         subject,
-        expected="an ACK with MSA-1 AR or AE, on a connection that stays open",
+        expected="an ACK with MSA-1 AR or AE, itself a valid message (§2.14.9.2: the "
+        "ACK's own MSH-2), on a connection that stays open",
         observed=observed,
     )
 

@@ -162,6 +162,15 @@ class Flow:
             (v for loc in wm.START[self.family] if (v := wm.er7_value(text, loc))), ""
         )
         start_text = start_text.split("^")[0].split("&")[0]
+        if not expected.get("AccessionNumber"):
+            # Every poll finds items by accession: without one this is a mapping error.
+            pytest.fail(
+                f"hl7.to_worklist maps AccessionNumber to {self.mapping.get('AccessionNumber')}, "
+                f"which is empty in the {message.message_type} sent: give the {self.family} "
+                "location of the accession (e.g. hl7.to_worklist: {"
+                f"{self.family}: {{AccessionNumber: ...}}}})",
+                pytrace=False,
+            )
         return Sent(
             message.message_type,
             message.text,
@@ -250,7 +259,9 @@ class Flow:
             return out
         for key, want in sent.expected.items():
             got = _get(item, key)
-            if got is not None and got.strip() and wm.normalise(key, got) != want:
+            # Nothing sent there (e.g. SCH-26 before HL7 2.4): the site's own fallback is
+            # not a mismatch; completeness above still wants the key present.
+            if want and got is not None and got.strip() and wm.normalise(key, got) != want:
                 out.append(f"{_label(key)} {wm.normalise(key, got)!r}, sent {want!r}")
         date, tm = _get(item, wm.START_DATE) or "", wm.dicom_time(_get(item, wm.START_TIME))
         if date.strip() and tm and (date.strip(), tm) != sent.start:
@@ -489,7 +500,7 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
     id_fields = [
         loc
         for loc in (*ID_FIELDS[flow.family], flow.mapping.get("AccessionNumber", ""))
-        if loc and "." not in loc
+        if loc and "." not in loc and wm.er7_value(template.text, loc)  # SCH-26/27: from 2.4
     ]
     # One patient for the sweep, with an even-length ID (8 characters): one C-FIND by
     # Patient ID finds every item, without also testing PS3.5 6.2 padding (an odd-length

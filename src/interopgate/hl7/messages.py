@@ -17,6 +17,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message, Segment
 from hl7apy.parser import parse_message
 
+from interopgate.hl7.worklist_mapping import er7_value
+
 STRUCTURES = {
     "SIU^S12": "SIU_S12",
     "SIU^S13": "SIU_S12",
@@ -244,6 +246,20 @@ def build_ack(
     return ack.to_er7()
 
 
+def _unreadable(reply_text: str, exc: Exception) -> str:
+    """An answer hl7apy cannot parse, described with what a plain split still reads (its
+    MSH-2 and MSA), so the verdict shows *why* a sender cannot use it: e.g. an ACK that
+    repeats the invalid encoding characters of the message it refuses."""
+    header = reply_text.replace("\n", "\r").split("\r", 1)[0]
+    msa_1, msa_2 = er7_value(reply_text, "MSA-1"), er7_value(reply_text, "MSA-2")
+    if header.startswith("MSH") and msa_1:
+        return (
+            f"an ACK that is not a valid HL7 message ({exc}): MSH-2 {header[4:8]!r}, "
+            f"MSA-1 {msa_1}, MSA-2 {msa_2 or '(empty)'}; a sender cannot parse it"
+        )
+    return f"a reply that is not an HL7 ACK ({exc}): {reply_text[:80]!r}"
+
+
 def read_reply(reply_text: str | None, problem: str | None) -> tuple[Ack | None, str]:
     """(the ACK, a one-line description of the reply for a verdict's "observed")."""
     if reply_text is None:
@@ -251,6 +267,6 @@ def read_reply(reply_text: str | None, problem: str | None) -> tuple[Ack | None,
     try:
         ack = Ack.read(reply_text)
     except Exception as exc:
-        return None, f"a reply that is not an HL7 ACK ({exc}): {reply_text[:80]!r}"
+        return None, _unreadable(reply_text, exc)
     err = f", {ack.err}" if ack.err else ""
     return ack, f"MSA-1 {ack.msa_1 or '(empty)'}, MSA-2 {ack.msa_2 or '(empty)'}{err}"

@@ -11,12 +11,14 @@ ID, IPC-3 Study Instance UID, IPC-4 SPS ID, IPC-5 modality, IPC-7 scheduled stat
 IPC-9 scheduled (station) AE title.
 For SIU-fed worklists (HL7 2.5 ch. 10, which IHE SWF does not map) the common placement
 is used: SCH-27 accession, SCH-26 requested procedure ID, AIG-4 modality, AIG-3 station.
-A profile's ``hl7.to_worklist`` ({attribute: location}) overrides single entries.
+A profile's ``hl7.to_worklist`` ({attribute: location}, or per family
+{SIU: {attribute: location}}) overrides single entries.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 SPS_PREFIX = "ScheduledProcedureStepSequence[0]."
 
@@ -68,13 +70,17 @@ START_TIME = f"{SPS_PREFIX}ScheduledProcedureStepStartTime"
 STATUS = f"{SPS_PREFIX}ScheduledProcedureStepStatus"  # (0040,0020), PS3.3 C.4.10
 
 
-def mapping(family: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+def mapping(family: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
     """{DICOM attribute (``Seq[0].Keyword`` inside the SPS) → HL7 location} for a
-    message family (SIU, ORM, OMI), with the profile's overrides. An override key may
-    name an SPS attribute bare (``Modality``) or with the ``ScheduledProcedureStepSequence[0].``
-    prefix; an empty location drops the attribute from the comparison."""
+    message family (SIU, ORM, OMI), with the profile's overrides: flat entries apply to
+    every family, entries under ``SIU``/``ORM``/``OMI`` to that family only (and win). An
+    override key may name an SPS attribute bare (``Modality``) or with the
+    ``ScheduledProcedureStepSequence[0].`` prefix; an empty location drops the attribute
+    from the comparison."""
     result = {**PATIENT, **ORDER[family]}
-    for attribute, location in (overrides or {}).items():
+    overrides = overrides or {}
+    flat = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
+    for attribute, location in {**flat, **(overrides.get(family) or {})}.items():
         key = attribute
         if f"{SPS_PREFIX}{attribute}" in result:
             key = f"{SPS_PREFIX}{attribute}"

@@ -9,7 +9,10 @@ directory, and stopping it — SIGTERM, then SIGKILL after a bound — on every 
 the session (normal end, failing test, Ctrl-C, pytest killed: ``PR_SET_PDEATHSIG``).
 
 What differs per server (configuration files, data layout, seeding) lives in one small
-module each: :mod:`interopgate.targets.dcmtk` and :mod:`interopgate.targets.orthanc`.
+module each: :mod:`interopgate.targets.dcmtk`, :mod:`interopgate.targets.orthanc` and
+:mod:`interopgate.targets.messagefoundry`. A site of two programs (an HL7 engine in front
+of a worklist server) starts the DICOM server first and its companions after it, each
+with its own log, and stops them all.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +61,18 @@ class Ports:
     dicom: int
     move_destination: int
     http: int | None = None
+    hl7: int | None = None
+
+
+@dataclass
+class Companion:
+    """A second program of the site, started once the DICOM server answers (e.g. the HL7
+    engine that writes its worklist): ``ready()`` says when it is up."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +82,7 @@ class Launch:
     argv: list[str]
     seeder: Any
     details: dict[str, Any] = field(default_factory=dict)
+    companions: list[Companion] = field(default_factory=list)
 
 
 class Server(Protocol):
@@ -83,6 +99,10 @@ class Server(Protocol):
 
 
 def server_for(name: str) -> Server:
+    if name == "messagefoundry-wlmscpfs":
+        from interopgate.targets.messagefoundry import MessageFoundrySite
+
+        return MessageFoundrySite()
     if name == "orthanc":
         from interopgate.targets.orthanc import Orthanc
 
@@ -98,6 +118,15 @@ def find_binary(binary: str) -> str | None:
     if found:
         return found
     return shutil.which(binary, path=os.pathsep.join(SBIN))
+
+
+def missing(server: Server) -> str | None:
+    """None when everything the server needs is installed, else one sentence saying what
+    is missing and how to install it."""
+    if find_binary(server.binary) is None:
+        return f"{server.binary} not found; install the Debian package: apt-get install {server.package}"
+    extra = getattr(server, "missing_requirement", None)
+    return extra() if extra else None
 
 
 def free_port() -> int:
@@ -121,10 +150,13 @@ class ServerProcess:
     """One server process: started in its own session (a Ctrl-C in the terminal reaches
     pytest, which then stops the server in order), output appended to ``log_path``."""
 
-    def __init__(self, argv: list[str], log_path: Path, cwd: Path) -> None:
+    def __init__(
+        self, argv: list[str], log_path: Path, cwd: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.argv = argv
         self.log_path = log_path
         self.cwd = cwd
+        self.env = env
         self.popen: subprocess.Popen[bytes] | None = None
         self._stopped = False
 
@@ -140,6 +172,7 @@ class ServerProcess:
             self.popen = subprocess.Popen(
                 self.argv,
                 cwd=self.cwd,
+                env={**os.environ, **self.env} if self.env else None,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -263,43 +296,52 @@ def log_path_for(work_dir: Path, name: str) -> Path:
 @contextlib.contextmanager
 def start(target: ProcessTarget, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
     server = server_for(target.server)
+    problem = missing(server)
+    if problem is not None:
+        raise TargetUnavailable(f"process target {target.server!r} skipped: {problem}")
     binary = find_binary(server.binary)
-    if binary is None:
-        raise TargetUnavailable(
-            f"process target {target.server!r} skipped: {server.binary} not found; "
-            f"install the Debian package: apt-get install {server.package}"
-        )
+    assert binary is not None
     log_path = log_path_for(work_dir, target.server)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_bytes(b"")
     with tempfile.TemporaryDirectory(prefix=f"interopgate-{target.server}-") as tmp:
-        process, launch, endpoint, ports = _start_with_retries(
-            server, binary, target, calling_ae, Path(tmp), log_path
+        processes, launch, endpoint, ports = _start_with_retries(
+            server, binary, target, calling_ae, Path(tmp), log_path, work_dir
         )
+        main = processes[0]
         try:
             http = f", REST http://{HOST}:{ports.http}" if ports.http else ""
+            hl7 = f", HL7 MLLP {HOST}:{ports.hl7}" if ports.hl7 else ""
+            logs = [p.log_path for p in processes]
             yield RunningTarget(
                 kind="process",
-                description=f"{target.server} (pid {process.pid}) DICOM {endpoint}{http}, "
-                f"log {log_path}",
+                description=f"{target.server} (pid {main.pid}) DICOM {endpoint}{http}{hl7}, "
+                f"log {', '.join(str(log) for log in logs)}",
                 endpoint=endpoint,
+                hl7_address=(HOST, ports.hl7) if ports.hl7 else None,
                 seeder=launch.seeder,
-                logs=[log_path],
+                logs=logs,
                 name=target.server,
-                pid=process.pid,
+                pid=main.pid,
                 move_destination=(calling_ae, HOST, ports.move_destination),
                 details=launch.details,
-                health=lambda: _health(process, target.server),
+                health=lambda: _health(processes, target.server),
             )
         finally:
-            process.stop()
+            for process in reversed(processes):
+                process.stop()
 
 
-def _health(process: ServerProcess, name: str) -> str | None:
-    status = process.exit_status()
-    if status is None:
-        return None
-    return f"the {name} process (pid {process.pid}) ended during the run ({status}); log {process.log_path}"
+def _health(processes: list[ServerProcess], name: str) -> str | None:
+    for process in processes:
+        status = process.exit_status()
+        if status is not None:
+            program = Path(process.argv[0]).name
+            return (
+                f"the {name} process {program} (pid {process.pid}) ended during the run "
+                f"({status}); log {process.log_path}"
+            )
+    return None
 
 
 def _start_with_retries(
@@ -309,13 +351,15 @@ def _start_with_retries(
     calling_ae: str,
     data_root: Path,
     log_path: Path,
-) -> tuple[ServerProcess, Launch, Endpoint, Ports]:
+    work_dir: Path,
+) -> tuple[list[ServerProcess], Launch, Endpoint, Ports]:
     last: TargetError | None = None
     for attempt in range(1, START_ATTEMPTS + 1):
         ports = Ports(
             dicom=free_port(),
             move_destination=free_port(),
             http=free_port() if server.needs_http_port else None,
+            hl7=free_port() if getattr(server, "needs_hl7_port", False) else None,
         )
         data_dir = data_root / f"attempt-{attempt}"
         data_dir.mkdir()
@@ -323,17 +367,40 @@ def _start_with_retries(
         endpoint = Endpoint(
             HOST, ports.dicom, target.called_ae, target.connect_timeout, target.dimse_timeout
         )
-        process = ServerProcess(launch.argv, log_path, data_dir).start()
+        processes = [ServerProcess(launch.argv, log_path, data_dir).start()]
         try:
-            wait_until_ready(process, endpoint, calling_ae, target.startup_timeout)
-            return process, launch, endpoint, ports
+            wait_until_ready(processes[0], endpoint, calling_ae, target.startup_timeout)
+            for companion in launch.companions:
+                companion_log = log_path_for(work_dir, companion.name)
+                if attempt == 1:
+                    companion_log.write_bytes(b"")
+                process = ServerProcess(companion.argv, companion_log, data_dir, companion.env)
+                processes.append(process.start())
+                _wait_for_companion(process, companion, target.startup_timeout)
+            return processes, launch, endpoint, ports
         except _Exited as exc:
-            process.stop()
+            for process in reversed(processes):
+                process.stop()
             last = exc
             if not exc.bind_race:
                 break
         except BaseException:
-            process.stop()
+            for process in reversed(processes):
+                process.stop()
             raise
     assert last is not None
     raise last
+
+
+def _wait_for_companion(process: ServerProcess, companion: Companion, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.exit_status() is not None:
+            raise _Exited(process)
+        if companion.ready():
+            return
+        time.sleep(0.1)
+    raise TargetError(
+        f"{companion.name} did not come up within {timeout:g} s; "
+        f"log {process.log_path}: {process.log_tail()}"
+    )
