@@ -226,7 +226,7 @@ def test_enhanced_mode(check, hl7_client, hl7_factory, hl7_address, profile):
 
 
 @pytest.mark.check("hl7.ack.accept_conditions")
-def test_accept_conditions(check, hl7_client, hl7_factory, hl7_address, profile):
+def test_enhanced_accept_conditions(check, hl7_client, hl7_factory, hl7_address, profile):
     """MSH-15 ER: a commit ACK only on error/reject (CE/CR); SU: only on success (CA)."""
     _require_enhanced(profile)
     wait = _quiet_wait(profile)
@@ -258,7 +258,7 @@ def test_accept_conditions(check, hl7_client, hl7_factory, hl7_address, profile)
 
 
 @pytest.mark.check("hl7.ack.application")
-def test_application_ack(check, hl7_factory, hl7_address, profile, transcript):
+def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, transcript):
     """MSH-16 AL: the application ACK (AA/AE/AR) comes as a separate message after the
     commit ACK, naming the message in MSA-2; MSH-16 NE: no application ACK. The profile
     says where it comes (hl7.ack.application_ack: same-connection); a sender waits on a
