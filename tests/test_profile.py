@@ -118,3 +118,15 @@ def test_target_profile_cannot_set_what_the_device_decides(tmp_path):
     message = str(excinfo.value)
     assert "site.yaml:3: hl7.version belongs to the device profile" in message
     assert "pin, to_worklist, worklist_deadline" in message
+
+
+def test_target_profile_says_what_a_cancel_does(tmp_path):
+    """What a cancel does to the worklist item is the site's decision (hl7.cancel)."""
+    (tmp_path / "targets").mkdir()
+    (tmp_path / "targets" / "site.yaml").write_text(
+        "target: {kind: embedded}\nhl7: {cancel: mark, cancel_status: CANCELLED}\n"
+    )
+    (tmp_path / "dev.yaml").write_text("device: {ae_title: X}\n")
+    profile = load_profile("dev", tmp_path, target="site").profile
+    assert (profile.hl7.cancel, profile.hl7.cancel_status) == ("mark", "CANCELLED")
+    assert load_profile("dev", tmp_path).profile.hl7.cancel == "remove"  # the default

@@ -645,8 +645,8 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
 
 
 # What a site (not the device) decides about HL7: its mapping into the worklist, how long
-# that takes, and field values its engine routes on.
-_SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin"}
+# that takes, field values its engine routes on, and what a cancel does to the item.
+_SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin", "cancel", "cancel_status"}
 
 
 _NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
