@@ -6,9 +6,9 @@ The default follows the IHE Scheduled Workflow mapping (IHE RAD TF-2 4.4 RAD-4 a
 Patient's Name, PID-7/8 → birth date/sex, the filler's accession, requested procedure and
 step IDs, the scheduled start from the order/appointment timing, modality and station AE.
 ORM^O01 (RAD-4, HL7 2.3.1 style) carries them in OBR-18..24; OMI^O23 (RAD-4, HL7 2.5.1
-option) in IPC, the Imaging Procedure Control segment (HL7 2.5 ch. 4): IPC-1 accession, IPC-2 requested procedure
-ID, IPC-3 Study Instance UID, IPC-4 SPS ID, IPC-5 modality, IPC-7 scheduled station name,
-IPC-9 scheduled (station) AE title.
+option) in IPC, the Imaging Procedure Control segment (HL7 2.5 ch. 4): IPC-1 accession,
+IPC-2 requested procedure ID, IPC-3 Study Instance UID, IPC-4 SPS ID, IPC-5 modality,
+IPC-7 Scheduled Station Name, IPC-9 Scheduled AE Title (the station's AE).
 For SIU-fed worklists (HL7 2.5 ch. 10, which IHE SWF does not map) the common placement
 is used: SCH-27 accession, SCH-26 requested procedure ID, AIG-4 modality, AIG-3 station.
 A profile's ``hl7.to_worklist`` ({attribute: location}, or per family

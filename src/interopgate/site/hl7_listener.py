@@ -5,9 +5,9 @@ ch. 10), ORM^O01 and OMI^O23 (ch. 4, IHE RAD-2/RAD-4) and ADT^A04/A08 (ch. 3), a
 each with an ACK (§2.9: original mode AA/AE/AR, enhanced mode CA/CE/CR per MSH-15), and
 keeps the site's Modality Worklist (site/pacs.py) in step: S12/NW create an item,
 S14/XO replace it, S15/CA/DC remove it (or, configured ``cancel="mark"``, keep it with
-Scheduled Procedure Step Status = ``cancel_status``). A resend with the same MSH-10 is answered AA
-again and applied once. Time fields are judged by the TS/DTM grammar of the message's
-own version (hl7/timestamps.py), strictly.
+Scheduled Procedure Step Status = ``cancel_status``). A resend with the same MSH-10 is
+answered AA again and applied once. Time fields are judged by the TS/DTM grammar of the
+message's own version (hl7/timestamps.py), strictly.
 
 Faults (site/faults.py, layer "hl7") make it commit the seed's defects on purpose.
 """
