@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from interopgate.hl7.worklist_mapping import er7_value
+
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
 
 # MSH-18 character set (HL7 table 0211) → Python codec; empty means ASCII (HL7 2.5 §2.15.9.18).
@@ -42,22 +44,13 @@ def codec_for(msh_18: str) -> str:
 
 
 def field_of(data: bytes, segment: str, number: int) -> str:
-    """Field ``number`` of the first ``segment`` in raw ER7 bytes ("" if absent), split by
-    hand: MSH, MSA and their IDs are ASCII whatever the charset, and the client must read
-    MSA-2 of every frame without an hl7apy parse. MSH-1 is the separator itself."""
+    """Field ``number`` of the first ``segment`` in raw bytes ("" if absent), read by
+    splitting (worklist_mapping.er7_value): MSH-10 and MSA-2 are ASCII whatever the
+    charset, and the client reads MSA-2 of every frame it receives."""
     start = data.find(b"MSH")
-    if start < 0 or len(data) < start + 4:
+    if start < 0:
         return ""
-    separator = data[start + 3 : start + 4]
-    name = segment.encode("ascii")
-    for line in data[start:].replace(b"\n", CR).split(CR):
-        if line[:3] != name:
-            continue
-        fields = line.split(separator)
-        index = number - 1 if segment == "MSH" else number
-        raw = fields[index] if 0 <= index < len(fields) else b""
-        return raw.split(data[start + 4 : start + 5] or b"^")[0].decode("ascii", "replace")
-    return ""
+    return er7_value(data[start:].decode("latin-1"), f"{segment}-{number}")
 
 
 def msh_18_of(data: bytes) -> str:
