@@ -84,14 +84,16 @@ def test_suites_run_unchanged_with_declared_deviations(run_suites, pytester):
     assert len(pids) == 2 and not any(alive(pid) for pid in pids), "a process was left behind"
 
 
-def test_order_fed_worklist_on_the_engine(run_suites, tmp_path):
-    """ORM^O01 (NW/XO/CA) through the same engine and channel: the IHE SWF mapping."""
+@pytest.mark.parametrize("message_type", ["ORM^O01", "OMI^O23"])
+def test_order_fed_worklist_on_the_engine(run_suites, tmp_path, message_type):
+    """ORM^O01 / OMI^O23 (NW/XO/CA) through the same engine and channel: the IHE SWF
+    mapping (OBR for ORM, IPC for OMI, the placer's Study Instance UID included)."""
     profile = tmp_path / "ris-orders.yaml"
     profile.write_text(
         yaml.safe_dump(
             {
                 "extends": str(PROFILES / "agfa-cr.yaml"),
-                "hl7": {"messages": ["ORM^O01"], "timestamp_forms": ["YYYYMMDDHHMMSS"]},
+                "hl7": {"messages": [message_type], "timestamp_forms": ["YYYYMMDDHHMMSS"]},
             }
         )
     )

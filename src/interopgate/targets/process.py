@@ -338,7 +338,7 @@ def _health(processes: list[ServerProcess], name: str) -> str | None:
         if status is not None:
             program = Path(process.argv[0]).name
             return (
-                f"the {name} process {program} (pid {process.pid}) ended during the run "
+                f"the {name} target's {program} process (pid {process.pid}) ended during the run "
                 f"({status}); log {process.log_path}"
             )
     return None

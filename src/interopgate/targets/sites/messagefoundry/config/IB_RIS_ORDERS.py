@@ -8,8 +8,10 @@ Mapping (IHE RAD TF-2 RAD-4 for ORM/OMI; the site's own choice for SIU, which IH
 does not map): PID-3.1 Patient ID, PID-5 Patient's Name, PID-7/8 birth date/sex;
 SIU: SCH-2.1 accession (filler appointment ID), SCH-26.1 requested procedure ID,
 SCH-5.1 step ID, AIG-4/AIG-3 modality/station, start from TQ1-7, SCH-11.4 or AIS-4;
-ORM/OMI: IPC-1/OBR-18 accession, IPC-2/OBR-19 requested procedure, IPC-4/OBR-20 step,
-IPC-5/OBR-24 modality, IPC-7/OBR-21 station, start from OBR-27.4/ORC-7.4/TQ1-7/OBR-7.
+ORM: OBR-18 accession, OBR-19 requested procedure, OBR-20 step, OBR-24 modality, OBR-21
+station AE; OMI: IPC-1 accession, IPC-2 requested procedure, IPC-3 Study Instance UID,
+IPC-4 step, IPC-5 modality, IPC-7 station name, IPC-9 station AE (HL7 2.5 §4.5.6);
+start from OBR-27.4/ORC-7.4 (ORM) or TQ1-7 (OMI), then OBR-7.
 Create (S12, ORC-1 NW) and update (S14, XO) write ``<accession>.wl``; cancel (S15, CA)
 deletes it. The start time's offset and fraction are dropped: the worklist holds the
 appointment's wall-clock time to the second (PS3.5 TM).
@@ -78,7 +80,8 @@ def _item(msg, family: str, accession: str) -> Dataset:  # type: ignore[no-untyp
     item.PatientBirthDate = (msg["PID-7.1"] or "")[:8]
     item.PatientSex = msg["PID-8"] or ""
     item.AccessionNumber = accession
-    item.StudyInstanceUID = generate_uid(entropy_srcs=[accession])
+    # The placer's Study Instance UID when it sends one (OMI IPC-3), else one per accession.
+    item.StudyInstanceUID = msg["IPC-3.1"] or generate_uid(entropy_srcs=[accession])
     step = Dataset()
     if family == "SIU":
         item.RequestedProcedureID = _first(msg, "SCH-26.1", "SCH-1.1")
@@ -91,7 +94,9 @@ def _item(msg, family: str, accession: str) -> Dataset:  # type: ignore[no-untyp
         item.RequestedProcedureID = _first(msg, "IPC-2.1", "OBR-19.1")
         item.RequestedProcedureDescription = msg["OBR-4.2"] or ""
         step.Modality = _first(msg, "IPC-5.1", "OBR-24.1")
-        step.ScheduledStationAETitle = _first(msg, "IPC-7.1", "OBR-21.1")
+        step.ScheduledStationAETitle = _first(msg, "IPC-9", "OBR-21.1")
+        if msg["IPC-7.1"]:
+            step.ScheduledStationName = msg["IPC-7.1"]
         step.ScheduledProcedureStepID = _first(msg, "IPC-4.1", "OBR-20.1")
         step.ScheduledProcedureStepDescription = msg["OBR-4.2"] or ""
     step.ScheduledProcedureStepStartDate, step.ScheduledProcedureStepStartTime = _start(msg, family)
