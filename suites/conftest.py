@@ -55,8 +55,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long sweeps (``@pytest.mark.sweep``) run only when asked for (``-m sweep``); the
+    sampled ones run by default. Deselected, not skipped, so a default run's report has
+    no placeholder for them."""
+    expression = config.option.markexpr or ""
+    if "sweep" in expression and "not sweep" not in expression:
+        return
+    long_sweeps = [item for item in items if item.get_closest_marker("sweep")]
+    if long_sweeps:
+        config.hook.pytest_deselected(items=long_sweeps)
+        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
 # HL7 fixtures shared by suites/hl7 and suites/workflow; each folder's conftest defines
-# `hl7_address` (with its own skip reason when the target has no MLLP port).
+# `hl7_address` through mllp_address (with what its checks need besides).
+
+
+def mllp_address(target, checks: str) -> tuple[str, int]:
+    """The target's MLLP address, or a one-line skip naming the ``checks`` it stops."""
+    if target.hl7_address is None:
+        pytest.skip(
+            "the target has no HL7 (MLLP) address: set hl7_port in the profile's target "
+            f"to run the {checks}"
+        )
+    return target.hl7_address
 
 
 @pytest.fixture
@@ -64,15 +87,7 @@ def hl7_client(profile, hl7_address, transcript) -> Iterator[MLLPClient]:
     """An MLLP client as the profile's sender connects: persistent or one per message."""
     host, port = hl7_address
     transcript.note(f"HL7 {profile.hl7.version} over MLLP to {host}:{port}")
-    client = MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=profile.hl7.connection == "persistent",
-        note=transcript.note,
-    )
-    with client:
+    with MLLPClient.for_settings(hl7_address, profile.hl7, note=transcript.note) as client:
         yield client
 
 

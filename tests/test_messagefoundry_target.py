@@ -53,6 +53,12 @@ def _require_site() -> None:
     pytest.skip(problem)
 
 
+def _assert_both_stopped(logs) -> None:
+    """wlmscpfs and the engine were started once each and neither outlived the run."""
+    pids = [pid for log in logs for pid in server_pids(log)]
+    assert len(pids) == 2 and not any(alive(pid) for pid in pids), "a process was left behind"
+
+
 def test_site_starts_answers_and_stops_both_programs(tmp_path):
     target = ProcessTarget(kind="process", server=SERVER, called_ae="RISMWL")
     with process.start(target, DEVICE, tmp_path / "reports" / "work") as running:
@@ -61,8 +67,7 @@ def test_site_starts_answers_and_stops_both_programs(tmp_path):
         assert accepts_tcp(running.hl7_address[1])
         logs = running.logs
         assert [log.name for log in logs] == [f"{SERVER}.log", "messagefoundry.log"]
-    pids = [pid for log in logs for pid in server_pids(log)]
-    assert len(pids) == 2 and not any(alive(pid) for pid in pids), "a process was left behind"
+    _assert_both_stopped(logs)
 
 
 def test_suites_run_unchanged_with_declared_deviations(run_suites, pytester):
@@ -80,8 +85,7 @@ def test_suites_run_unchanged_with_declared_deviations(run_suites, pytester):
     logs = [
         pytester.path / "reports" / "targets" / f"{name}.log" for name in (SERVER, "messagefoundry")
     ]
-    pids = [pid for log in logs for pid in server_pids(log)]
-    assert len(pids) == 2 and not any(alive(pid) for pid in pids), "a process was left behind"
+    _assert_both_stopped(logs)
 
 
 @pytest.mark.parametrize("message_type", ["ORM^O01", "OMI^O23"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from interopgate.plugin import parametrize_from_profile
+from suites.conftest import mllp_address
 
 MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
 
@@ -33,27 +34,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Long sweeps run only when asked for (``-m sweep``); a sampled one runs by default.
-    Deselected, not skipped, so a default run's report has no placeholder for them."""
-    expression = config.option.markexpr or ""
-    if "sweep" in expression and "not sweep" not in expression:
-        return
-    long_sweeps = [item for item in items if item.get_closest_marker("sweep")]
-    if long_sweeps:
-        config.hook.pytest_deselected(items=long_sweeps)
-        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
-
-
 @pytest.fixture
 def hl7_address(target) -> tuple[str, int]:
     """The target's MLLP address, or a one-line skip when it has none."""
-    if target.hl7_address is None:
-        pytest.skip(
-            "the target has no HL7 (MLLP) address: set hl7_port in the profile's target "
-            "to run the HL7 checks"
-        )
-    return target.hl7_address
+    return mllp_address(target, "HL7 checks")
 
 
 @pytest.fixture

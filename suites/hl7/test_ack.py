@@ -268,14 +268,8 @@ def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, tran
         pytest.skip(
             "the profile says the target sends no application ACK (hl7.ack.application_ack)"
         )
-    host, port = hl7_address
-    with MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=True,
-        note=transcript.note,
+    with MLLPClient.for_settings(
+        hl7_address, profile.hl7, persistent=True, note=transcript.note
     ) as client:
         message = _enhanced(hl7_factory, profile, "AL", "AL")
         subject = _label(message)

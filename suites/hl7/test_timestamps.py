@@ -97,13 +97,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
     started = time.monotonic()
     silent_in_a_row = 0
     sent: list[int] = []
-    with MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=True,
-    ) as client:
+    with MLLPClient.for_settings(hl7_address, profile.hl7, persistent=True) as client:
         for minute in minutes:
             if time.monotonic() - started > SWEEP_BUDGET_S or silent_in_a_row >= 3:
                 break

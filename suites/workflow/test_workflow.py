@@ -490,7 +490,6 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
     """One new appointment per minute, all sent first (one connection), then every
     accession polled: accepted → one complete item at its time; refused → nothing."""
     flow.require("create")
-    host, port = hl7_address
     sent: dict[int, Sent] = {}
     started = time.monotonic()
     # One hl7apy build, then fast copies (fixtures/hl7_messages.Variants) with the
@@ -511,13 +510,7 @@ def _sweep(check, flow: Flow, profile, hl7_address, minutes: list[int], label: s
     )
     base = f"{flow.accession_stem()}"
     uid_root = generate_uid(prefix=None)  # 2.25.<UUID>: room for .<minute> within 64
-    with MLLPClient(
-        host,
-        port,
-        connect_timeout=profile.hl7.connect_timeout,
-        read_timeout=profile.hl7.ack.timeout,
-        persistent=True,
-    ) as client:
+    with MLLPClient.for_settings(hl7_address, profile.hl7, persistent=True) as client:
         for minute in minutes:
             stamp = timestamps.Form.parse(PLAIN).render(_when(minute))
             values = {f: stamp for f in time_fields}

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from interopgate.hl7.worklist_mapping import er7_value
 
@@ -187,6 +188,28 @@ class MLLPClient:
         self._earlier: set[str] = set()  # MSH-10s sent before the current message
         self._current = ""  # MSH-10 of the message last sent
         self._late = 0  # late ACKs discarded while waiting for the current reply
+
+    @classmethod
+    def for_settings(
+        cls,
+        address: tuple[str, int],
+        settings: Any,
+        *,
+        persistent: bool | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> MLLPClient:
+        """A client as a profile's ``hl7:`` section says (connect timeout, ACK timeout,
+        ``connection``); ``persistent`` overrides the latter where a check needs one
+        connection (a sweep, an application ACK that follows the commit ACK)."""
+        if persistent is None:
+            persistent = settings.connection == "persistent"
+        return cls(
+            *address,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.ack.timeout,
+            persistent=persistent,
+            note=note,
+        )
 
     def __enter__(self) -> MLLPClient:
         return self

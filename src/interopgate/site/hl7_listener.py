@@ -165,16 +165,8 @@ class HL7Interface:
             if self.has("hl7-no-ack-on-malformed"):
                 connection.close = True  # the defect: hang up without a word
                 return None
-            return build_ack(
-                "2.5",
-                sending=SITE_APPLICATION,
-                receiving=("", ""),
-                trigger="",
-                code="AR",
-                control_id="",
-                text=malformed[1],
-                error=(malformed[0], "100" if malformed[0] == "MSH" else "102", malformed[1]),
-            )
+            location, reason = malformed
+            return self._reject_unparsed(reason, location, "100" if location == "MSH" else "102")
         text = decode(data)
         with self._lock:
             self.received.append(text)
@@ -267,7 +259,10 @@ class HL7Interface:
             return "MSH-2", f"encoding characters {chars!r} are not 4 distinct delimiters"
         return None
 
-    def _reject_unparsed(self, reason: str) -> str:
+    def _reject_unparsed(self, reason: str, location: str = "MSH", condition: str = "100") -> str:
+        """AR for a message that cannot be read: no MSH-10 to echo, so MSA-2 is empty;
+        ERR names the location and the table 0357 code (100 segment sequence, 102 data
+        type error)."""
         return build_ack(
             "2.5",
             sending=SITE_APPLICATION,
@@ -276,7 +271,7 @@ class HL7Interface:
             code="AR",
             control_id="",
             text=reason,
-            error=("MSH", "100", reason),
+            error=(location, condition, reason),
         )
 
     def _process(self, message, version: str) -> None:
