@@ -66,9 +66,7 @@ _CHECKS = [
         "PS3.4 B.2.3 (C-STORE status), PS3.7 9.1.1",
         "a generated instance of each proposed storage SOP class is stored with status 0000H",
     ),
-    #
-    # ---- C-FIND matching and worklist completeness checks (issue 4): add below ----
-    #
+    # C-FIND matching and worklist completeness checks
     Check(
         "dicom.find.single_value",
         "PS3.4 C.2.2.2.1 (Single Value Matching)",
@@ -141,9 +139,7 @@ _CHECKS = [
         "every worklist item returns the keys RAD-5 and the profile require, with a value",
     ),
     #
-    #
-    # ---- HL7 v2 / MLLP checks (issue 5): add below ----
-    #
+    # HL7 v2 / MLLP checks
     Check(
         "hl7.ack.accepted",
         "HL7 2.5 §2.9.2 (original mode ACK), §3.4.2.1 MSA-1; MLLP Release 1 (Appendix C)",
@@ -212,9 +208,7 @@ _CHECKS = [
         "a message resent with the same MSH-10 is acknowledged AA again",
     ),
     #
-    #
-    # ---- end-to-end workflow checks (issue 6): add below ----
-    #
+    # End-to-end workflow checks
     Check(
         "workflow.create.complete",
         "IHE RAD TF-2 4.4 (RAD-4 Procedure Scheduled), 4.5.4 (RAD-5), SWF HL7-DICOM mapping "
@@ -259,9 +253,7 @@ _CHECKS = [
         "time and every rejected one leaves no trace",
     ),
     #
-    #
-    # ---- storage / retrieve checks: add below ----
-    #
+    # Storage / retrieve checks
     Check(
         "dicom.retrieve.move_unknown_destination",
         "PS3.4 C.4.2.1.5, Table C.4-2 (C-MOVE status A801: Refused: Move Destination unknown)",

@@ -135,7 +135,7 @@ def _cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
-# The seed incident (shared/seeds/000_*) on the embedded site: the HL7 engine rejects
+# The seed incident (an Agfa CR's intermittently empty worklist) on the embedded site: the HL7 engine rejects
 # 08:xx/09:xx appointment times (hl7-octal-hours) and still leaves a worklist item with an
 # empty Scheduled Procedure Step Sequence (hl7-partial-item-on-reject).
 SEED_FAULTS = ("hl7-octal-hours", "hl7-partial-item-on-reject")
@@ -159,7 +159,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     command += [f"--site-fault={fault}" for fault in SEED_FAULTS]
     command += [f"--report-dir={report_dir}", "-p", "no:cacheprovider", *args.pytest_args]
     print(
-        "seed incident (shared/seeds/000_*): an EHR sends SIU^S12 appointments; the PACS's "
+        "seed incident: an EHR sends SIU^S12 appointments; the PACS's "
         "HL7 engine\nrejects some appointment times with AE yet leaves a worklist item with "
         "an empty\nScheduled Procedure Step Sequence (0040,0100), and the Agfa CR's worklist "
         f"shows nothing.\nfaults on the embedded site: {', '.join(SEED_FAULTS)}\n"

@@ -1,7 +1,7 @@
 """Errors meant for people: one sentence saying what went wrong and where.
 
 The pytest plugin and the CLI turn these into a one-paragraph message and a non-zero
-exit, never a traceback (DESIGN.md principle 5).
+exit, never a traceback: a person reads these, not a developer.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The transcript is filled from pynetdicom's notification events (EVT_PDU_SENT/RECV,
 EVT_DIMSE_SENT/RECV, EVT_CONN_OPEN/CLOSE) — bound as handlers, never monkeypatched —
 and written to ``reports/evidence/<check>.txt`` when a check fails, so the failure
-message can point a vendor at the exact bytes exchanged (DESIGN.md principle 3).
+message can point a vendor at the exact bytes exchanged: a verdict a vendor accepts names the clause, expected vs
+observed, and the wire evidence.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Vendor profiles: YAML data describing a device, what it expects, and where the target is.
 
-A profile is data, never code (DESIGN.md "Profiles"). This module owns the schema
+A profile is data, never code: it describes a device and a target, nothing runs from it. This module owns the schema
 (pydantic), YAML loading with ``extends:`` inheritance, name lookup (``agfa-cr`` →
 ``profiles/agfa-cr.yaml``) and target overrides (``--target``). Every problem becomes a
 :class:`~interopgate.errors.ProfileError` naming the file, line, key path and what was

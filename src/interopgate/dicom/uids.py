@@ -12,7 +12,7 @@ from functools import cache
 from pydicom._uid_dict import UID_dictionary
 from pydicom.uid import UID
 
-# Short names people write in profiles (the DESIGN.md sketch uses these) → PS3.6 keyword.
+# Short names people write in profiles → PS3.6 keyword (PS3.6 Table A-1 UID names).
 ALIASES = {
     "ModalityWorklistFind": "ModalityWorklistInformationModelFind",
     "CRImageStorage": "ComputedRadiographyImageStorage",
