@@ -4,8 +4,8 @@ One compose project per server family (docker/orthanc, docker/dcmtk, docker/dcm4
 each publishing its ports on 127.0.0.1 only, on host ports Docker picks; testcontainers
 (``DockerCompose``) builds/pulls and starts it, reports the published ports, and stops
 it afterwards. Ready means: answers C-ECHO (as for process targets, :mod:`.launch`),
-polled until the service's start-up bound — dcm4chee-arc needs LDAP and PostgreSQL first and takes
-minutes. A start-up failure carries the containers' logs.
+polled until the service's start-up bound — dcm4chee-arc needs LDAP and PostgreSQL
+first and takes minutes. A start-up failure carries the containers' logs.
 
 Without a reachable Docker engine the checks are skipped with one line saying so,
 never failed and never faked.
