@@ -4,7 +4,6 @@ are skipped with one clear line — never failed, never faked."""
 from __future__ import annotations
 
 import sys
-import typing
 
 import pytest
 import yaml
@@ -52,8 +51,6 @@ def test_missing_extra_is_named(monkeypatch):
 
 
 def test_every_service_has_a_compose_file_publishing_on_loopback_only():
-    declared = set(typing.get_args(ContainerTarget.model_fields["service"].annotation))
-    assert declared == set(container.SERVICES)
     for name, service in container.SERVICES.items():
         compose = yaml.safe_load(
             (container.DOCKER_DIR / service.folder / "docker-compose.yml").read_text()

@@ -1,4 +1,4 @@
-"""The HL7 and workflow suites against a site we did not write (issues 5 and 6).
+"""The HL7 and workflow suites against a site we did not write.
 
 MessageFoundry (an HL7 integration engine from PyPI) receives the harness's SIU/ORM over
 MLLP and, through the site's channel, writes the worklist DCMTK wlmscpfs serves. The
@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from interopgate.profile import ProcessTarget
-from interopgate.targets import process
-from interopgate.targets.messagefoundry import accepts_tcp
+from interopgate.targets import launch, process
 from tests.conftest import PROFILES
 from tests.junit import read_cases
 from tests.test_process_targets import DEVICE, alive, server_pids
@@ -62,9 +61,9 @@ def _assert_both_stopped(logs) -> None:
 def test_site_starts_answers_and_stops_both_programs(tmp_path):
     target = ProcessTarget(kind="process", server=SERVER, called_ae="RISMWL")
     with process.start(target, DEVICE, tmp_path / "reports" / "work") as running:
-        assert process.answers_echo(running.endpoint, DEVICE)
+        assert launch.answers_echo(running.endpoint, DEVICE)
         assert running.hl7_address is not None
-        assert accepts_tcp(running.hl7_address[1])
+        assert launch.accepts_tcp(running.hl7_address[1])
         logs = running.logs
         assert [log.name for log in logs] == [f"{SERVER}.log", "messagefoundry.log"]
     _assert_both_stopped(logs)

@@ -23,7 +23,7 @@ from fixtures.patients import make_faker
 from interopgate.dicom.association import open_association
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
-from interopgate.targets import process
+from interopgate.targets import launch, process
 from tests.conftest import PROFILES
 from tests.junit import read_cases
 from tests.worklist_items import worklist_item, worklist_query
@@ -146,7 +146,7 @@ def test_what_a_server_cannot_hold_is_unavailable_with_the_reason(
 @pytest.mark.parametrize("server", SERVERS)
 def test_start_answers_echo_then_stop_leaves_nothing(start_target, server, tmp_path):
     with start_target(server) as running:
-        assert process.answers_echo(running.endpoint, DEVICE)
+        assert launch.answers_echo(running.endpoint, DEVICE)
         assert running.pid is not None and alive(running.pid)
         assert running.problem() is None
         log = running.logs[0]
@@ -178,7 +178,7 @@ def test_port_taken_before_the_server_binds_it_is_retried(start_target, monkeypa
     try:
         with start_target("dcmtk-dcmqrscp") as running:
             assert running.endpoint.port != taken
-            assert process.answers_echo(running.endpoint, DEVICE)
+            assert launch.answers_echo(running.endpoint, DEVICE)
             assert len(server_pids(running.logs[0])) == 2
     finally:
         squatter.close()

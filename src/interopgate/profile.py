@@ -186,6 +186,8 @@ class ProcessTarget(TargetBase):
     MessageFoundry HL7 engine from PyPI in front of wlmscpfs)."""
 
     kind: Literal["process"]
+    # The names of targets.process.SERVERS, spelled out so the schema (and a type checker)
+    # sees them without importing the launchers; tests/test_target_layout.py keeps both equal.
     server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc", "messagefoundry-wlmscpfs"]
     startup_timeout: float = Field(20.0, gt=0, le=300)
 
@@ -194,7 +196,8 @@ class ContainerTarget(TargetBase):
     """A server in a container started through testcontainers (docker/)."""
 
     kind: Literal["container"]
-    service: Literal["orthanc", "dcm4chee", "dcmtk-wlmscpfs", "dcmtk-dcmqrscp"]  # docker/
+    # The names of targets.container.SERVICES (docker/), kept equal as for ProcessTarget.
+    service: Literal["orthanc", "dcm4chee", "dcmtk-wlmscpfs", "dcmtk-dcmqrscp"]
 
 
 Target = Annotated[

@@ -1,9 +1,16 @@
-"""Targets: where the system under test runs. One module per kind (DESIGN.md layout).
+"""Targets: where the system under test runs, one module per ``target.kind``.
 
 :func:`start` turns the profile's ``target:`` section into a :class:`RunningTarget` for
 the session and stops it afterwards: the embedded site is started on free loopback
 ports; a live target is checked with a pre-flight C-ECHO so an unreachable or refusing
-peer is reported once, in one line, before any check runs.
+peer is reported once, in one line, before any check runs; process and container
+targets start a third-party server and wait until it answers.
+
+Layout, imports pointing down only: :mod:`.embedded`, :mod:`.live`, :mod:`.process`,
+:mod:`.container` (one per kind) → the server modules :mod:`.dcmtk`, :mod:`.orthanc`,
+:mod:`.messagefoundry` → :mod:`.launch` (ports, processes, readiness) and
+:mod:`.worklist_files` (``*.wl`` seeding). This package's ``__init__`` imports none of
+them until :func:`start` picks one.
 """
 
 from __future__ import annotations

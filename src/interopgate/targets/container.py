@@ -3,9 +3,9 @@
 One compose project per server family (docker/orthanc, docker/dcmtk, docker/dcm4chee),
 each publishing its ports on 127.0.0.1 only, on host ports Docker picks; testcontainers
 (``DockerCompose``) builds/pulls and starts it, reports the published ports, and stops
-it afterwards. Ready means: answers C-ECHO (as for process targets), polled until the
-service's start-up bound — dcm4chee-arc needs LDAP and PostgreSQL first and takes
-minutes. A start-up failure carries the containers' logs.
+it afterwards. Ready means: answers C-ECHO (as for process targets, :mod:`.launch`),
+polled until the service's start-up bound — dcm4chee-arc needs LDAP and PostgreSQL
+first and takes minutes. A start-up failure carries the containers' logs.
 
 Without a reachable Docker engine the checks are skipped with one line saying so,
 never failed and never faked.
@@ -16,17 +16,18 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from interopgate.dicom.association import Endpoint
-from interopgate.errors import TargetError, TargetUnavailable
+from interopgate.errors import TargetUnavailable
 from interopgate.profile import ContainerTarget
 from interopgate.seeding import StoreSeeder
 from interopgate.targets import RunningTarget
+from interopgate.targets.launch import HOST, answers_echo, endpoint_on, wait_ready
+from interopgate.targets.worklist_files import WorklistFileSeeder, lock_folder, wlmscpfs_folder
 
 DOCKER_DIR = Path(__file__).resolve().parents[3] / "docker"
 
@@ -43,6 +44,8 @@ class Service:
     worklist_files: bool = False  # seeded as .wl files through IG_WORKLIST_DIR
 
 
+# The services by the name a profile gives as ``target.service``; ContainerTarget's Literal
+# in profile.py lists the same names (tests/test_target_layout.py keeps them equal).
 SERVICES: dict[str, Service] = {
     "orthanc": Service("orthanc", "orthanc", 4242, worklist_files=True),
     "dcmtk-wlmscpfs": Service("dcmtk", "wlmscpfs", 11112, worklist_files=True),
@@ -78,12 +81,10 @@ def start(target: ContainerTarget, calling_ae: str, work_dir: Path) -> Iterator[
     with tempfile.TemporaryDirectory(prefix=f"interopgate-{target.service}-") as tmp:
         worklists = Path(tmp) / "worklists"
         folder = (
-            worklists / target.called_ae.strip()
+            wlmscpfs_folder(worklists, target.called_ae)
             if target.service.startswith("dcmtk")
-            else worklists
+            else lock_folder(worklists)
         )
-        folder.mkdir(parents=True)
-        (folder / "lockfile").touch()
         os.environ["IG_WORKLIST_DIR"] = str(worklists)
         compose = DockerCompose(
             DOCKER_DIR / service.folder,
@@ -103,27 +104,26 @@ def start(target: ContainerTarget, calling_ae: str, work_dir: Path) -> Iterator[
 
 
 def _ready(compose: Any, service: Service, target: ContainerTarget, calling_ae: str) -> Endpoint:
-    from interopgate.targets.process import answers_echo
-
-    host = "127.0.0.1"
-    deadline = time.monotonic() + service.startup_timeout
-    while time.monotonic() < deadline:
+    def answering() -> Endpoint | None:
         port = None
         with contextlib.suppress(Exception):  # not published yet while the container starts
             port = compose.get_service_port(service.compose_service, service.dicom_port)
-        if port:
-            endpoint = Endpoint(
-                host, int(port), target.called_ae, target.connect_timeout, target.dimse_timeout
-            )
-            if answers_echo(endpoint, calling_ae):
-                return endpoint
-        time.sleep(1.0)
-    stdout, stderr = compose.get_logs(service.compose_service)
-    tail = " | ".join((stdout + stderr).strip().splitlines()[-5:])
-    raise TargetError(
-        f"container {target.service!r} did not answer C-ECHO as {target.called_ae} within "
-        f"{service.startup_timeout:g} s; its log ends: {tail}"
-    )
+        if not port:
+            return None
+        endpoint = endpoint_on(target, int(port))
+        return endpoint if answers_echo(endpoint, calling_ae) else None
+
+    def not_ready() -> str:
+        stdout, stderr = compose.get_logs(service.compose_service)
+        tail = " | ".join((stdout + stderr).strip().splitlines()[-5:])
+        return (
+            f"container {target.service!r} did not answer C-ECHO as {target.called_ae} within "
+            f"{service.startup_timeout:g} s; its log ends: {tail}"
+        )
+
+    endpoint = wait_ready(answering, service.startup_timeout, not_ready, interval=1.0)
+    assert endpoint is not None
+    return endpoint
 
 
 def _running(
@@ -135,8 +135,6 @@ def _running(
     worklist_folder: Path,
     log_path: Path,
 ) -> RunningTarget:
-    from interopgate.targets.dcmtk import WorklistFileSeeder
-
     store = StoreSeeder(endpoint, calling_ae)
     seeder: Any = (
         WorklistFileSeeder(
@@ -147,10 +145,7 @@ def _running(
     )
     hl7 = None
     if service.hl7_port:
-        hl7 = (
-            "127.0.0.1",
-            int(compose.get_service_port(service.compose_service, service.hl7_port)),
-        )
+        hl7 = (HOST, int(compose.get_service_port(service.compose_service, service.hl7_port)))
     return RunningTarget(
         kind="container",
         description=f"container {target.service} DICOM {endpoint}"

@@ -6,22 +6,16 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from interopgate.dicom.association import Endpoint
 from interopgate.profile import LiveTarget
 from interopgate.seeding import StoreSeeder
 from interopgate.targets import RunningTarget
+from interopgate.targets.launch import endpoint_on
 from interopgate.targets.preflight import require
 
 
 @contextlib.contextmanager
 def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
-    endpoint = Endpoint(
-        target.host,
-        target.dicom_port,
-        target.called_ae,
-        target.connect_timeout,
-        target.dimse_timeout,
-    )
+    endpoint = endpoint_on(target, target.dicom_port, host=target.host)
     hl7_address = (target.host, target.hl7_port) if target.hl7_port else None
     require(endpoint, calling_ae, hl7_address)
     hl7 = f", HL7 {target.host}:{target.hl7_port}" if target.hl7_port else ""

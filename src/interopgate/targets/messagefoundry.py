@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 from interopgate.profile import ProcessTarget
-from interopgate.targets.dcmtk import WorklistFileSeeder
-from interopgate.targets.process import HOST, Companion, Launch, Ports
+from interopgate.targets.dcmtk import wlmscpfs_argv
+from interopgate.targets.launch import HOST, Companion, Launch, Ports, Server, accepts_tcp
+from interopgate.targets.worklist_files import WorklistFileSeeder, wlmscpfs_folder
 
 SITE = Path(__file__).parent / "sites" / "messagefoundry"
 REQUIREMENTS = SITE / "requirements.txt"
@@ -61,17 +61,7 @@ def service_settings(ports: Ports) -> str:
     )
 
 
-def accepts_tcp(port: int) -> bool:
-    """The MLLP listener is up. A bare connect is harmless here: MessageFoundry closes an
-    idle client after its receive timeout and logs nothing at INFO."""
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class MessageFoundrySite:
+class MessageFoundrySite(Server):
     name = "messagefoundry-wlmscpfs"
     package = "dcmtk"
     binary = "wlmscpfs"
@@ -86,9 +76,7 @@ class MessageFoundrySite:
     def prepare(
         self, binary: str, target: ProcessTarget, calling_ae: str, data_dir: Path, ports: Ports
     ) -> Launch:
-        worklists = data_dir / "worklists" / target.called_ae.strip()
-        worklists.mkdir(parents=True)
-        (worklists / "lockfile").touch()  # wlmscpfs(1)
+        worklists = wlmscpfs_folder(data_dir / "worklists", target.called_ae)
         engine_dir = data_dir / "messagefoundry"
         shutil.copytree(SITE / "config", engine_dir / "config")
         (engine_dir / "environments").mkdir()
@@ -114,6 +102,8 @@ class MessageFoundrySite:
                 "--db",
                 str(engine_dir / "messagefoundry.db"),
             ],
+            # The MLLP listener is up. A bare connect is harmless here: MessageFoundry
+            # closes an idle client after its receive timeout and logs nothing at INFO.
             ready=lambda: accepts_tcp(hl7_port),
             env={
                 "MEFOR_VALUE_MLLP_PORT": str(hl7_port),
@@ -121,9 +111,8 @@ class MessageFoundrySite:
                 "MEFOR_VALUE_ARCHIVE_DIR": str(engine_dir / "archive"),
             },
         )
-        argv = [binary, "-v", "-dfp", str(worklists.parent), "-dfr", str(ports.dicom)]
         return Launch(
-            argv,
+            wlmscpfs_argv(binary, worklists.parent, ports.dicom),
             WorklistFileSeeder(worklists, self.name),
             {"worklist_folder": worklists, "engine_dir": engine_dir},
             companions=[companion],

@@ -18,12 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from interopgate.dicom.association import Endpoint
-from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import StoreSeeder
-from interopgate.targets.dcmtk import WorklistFileSeeder
-from interopgate.targets.process import HOST, Launch, Ports
+from interopgate.targets.launch import HOST, Launch, Ports, Server, endpoint_on
+from interopgate.targets.worklist_files import WorklistFileSeeder
 
 WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 
@@ -50,29 +48,30 @@ def orthanc_config(
     }
 
 
-class Orthanc:
+class Orthanc(Server):
     name = "orthanc"
     package = "orthanc"
     binary = "Orthanc"
     needs_http_port = True
 
+    def missing_requirement(self) -> str | None:
+        if WORKLIST_PLUGIN.exists():
+            return None
+        return (
+            f"its worklist plugin {WORKLIST_PLUGIN} is missing; "
+            "install the Debian package: apt-get install orthanc"
+        )
+
     def prepare(
         self, binary: str, target: ProcessTarget, calling_ae: str, data_dir: Path, ports: Ports
     ) -> Launch:
-        if not WORKLIST_PLUGIN.exists():
-            raise TargetUnavailable(
-                f"process target 'orthanc' skipped: its worklist plugin {WORKLIST_PLUGIN} is "
-                "missing; install the Debian package: apt-get install orthanc"
-            )
         worklists = data_dir / "worklists"
         worklists.mkdir()
         config = data_dir / "orthanc.json"
         config.write_text(
             json.dumps(orthanc_config(target, calling_ae, data_dir, ports, worklists), indent=2)
         )
-        endpoint = Endpoint(
-            HOST, ports.dicom, target.called_ae, target.connect_timeout, target.dimse_timeout
-        )
-        seeder = WorklistFileSeeder(worklists, self.name, store=StoreSeeder(endpoint, calling_ae))
+        store = StoreSeeder(endpoint_on(target, ports.dicom), calling_ae)
+        seeder = WorklistFileSeeder(worklists, self.name, store=store)
         argv = [binary, "--verbose", str(config)]
         return Launch(argv, seeder, {"config": config, "rest": f"http://{HOST}:{ports.http}"})
