@@ -175,7 +175,7 @@ _FAULTS = [
         "empty-sps-sequence",
         "service",
         "the first worklist item scheduled today is returned with an empty Scheduled "
-        "Procedure Step Sequence (0040,0100), as after the seed's rejected SIU^S12",
+        "Procedure Step Sequence (0040,0100), as after the seed incident's rejected SIU^S12",
         ("dicom.worklist.sps_sequence", "dicom.worklist.required_keys"),
     ),
     Fault(
@@ -203,7 +203,7 @@ _FAULTS = [
     Fault(
         "hl7-colon-times-only",
         "hl7",
-        "appointment times are accepted only as HH:MM:SS (the vendor claim of the seed): "
+        "appointment times are accepted only as HH:MM:SS (the vendor's claim in the seed incident): "
         "every valid TS/DTM appointment is rejected with AE, the colon form accepted",
         (
             "hl7.ack.accepted",
@@ -284,7 +284,7 @@ _FAULTS = [
         "hl7-partial-item-on-reject",
         "hl7",
         "a create (SIU^S12 / ORM NW) rejected for a time field still leaves a worklist item: "
-        "patient and order filled in, Scheduled Procedure Step Sequence empty (the seed; "
+        "patient and order filled in, Scheduled Procedure Step Sequence empty (the seed incident; "
         "with hl7-octal-hours every 08:xx/09:xx S12 does it)",
         ("workflow.rejected.no_trace",),
     ),
