@@ -3,6 +3,9 @@ HL7 DTM → DICOM DA/TM."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from interopgate.hl7 import er7
@@ -95,3 +98,20 @@ def test_dicom_date_time_keeps_the_precision(dtm, expected):
 def test_dicom_time_compares_as_hhmmss(tm, expected):
     assert er7.dicom_time(tm) == expected
     assert er7.dicom_time("") == ""
+
+
+def _loaded_by(module: str) -> set[str]:
+    """The project's modules a fresh interpreter loads to import ``module``."""
+    code = f"import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith('interopgate.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_framing_builds_on_er7_alone():
+    """MLLP framing reads MSH-10/MSA-2 with er7 and needs no message or mapping module."""
+    assert _loaded_by("interopgate.hl7.er7") == {"interopgate.hl7", "interopgate.hl7.er7"}
+    assert _loaded_by("interopgate.hl7.mllp") == {
+        "interopgate.hl7",
+        "interopgate.hl7.er7",
+        "interopgate.hl7.mllp",
+    }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,10 @@ def test_the_scan_sees_a_typo(tmp_path):
         'def f(faults):\n    return "hl7-octal-hour" in faults or faults.has("echo-failure")\n'
     )
     assert _fault_names_in(source) - set(FAULTS) == {"hl7-octal-hour"}
+
+
+def test_the_catalogue_imports_nothing_of_the_project():
+    """The profile validates fault names against it, so it must sit below everything."""
+    code = "import sys, interopgate.site.faults; print(sorted(m for m in sys.modules if m.startswith('interopgate.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['interopgate.site', 'interopgate.site.faults']"

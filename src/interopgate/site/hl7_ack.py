@@ -13,6 +13,7 @@ connection. The ``hl7`` faults of the ACK side (site/faults.py) hook in here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hl7apy.core import Message
@@ -22,6 +23,9 @@ from interopgate.hl7.messages import build_ack, value
 from interopgate.hl7.mllp import Connection
 from interopgate.hl7.mllp import frame as mllp_frame
 from interopgate.site.faults import FaultSet
+
+Error = tuple[str, str, str]  # ERR: location, HL7 table 0357 code, text
+AckBuilder = Callable[..., str]
 
 SITE_APPLICATION = ("IG_PACS", "IG_SITE")
 PROCESSING_IDS = {"P", "D", "T"}  # HL7 table 0103 (MSH-11.1)
@@ -36,7 +40,7 @@ class Rejected(Exception):
         self.code, self.location, self.condition, self.text = code, location, condition, text
 
     @property
-    def error(self) -> tuple[str, str, str]:
+    def error(self) -> Error:
         """The ERR segment's (location, table 0357 code, text)."""
         return self.location, self.condition, self.text
 
@@ -46,7 +50,7 @@ class Outcome:
     """What the site made of a message: the MSA-1 code and, unless AA, the error."""
 
     code: str = "AA"
-    error: tuple[str, str, str] | None = None
+    error: Error | None = None
 
     @classmethod
     def of(cls, rejected: Rejected) -> Outcome:
@@ -155,7 +159,7 @@ class AckPolicy:
             msa_2 = f"ACK{control_id[::-1]}"[:20]  # the defect: not the sender's MSH-10
         note = outcome.error[2] if outcome.error else ""
 
-        def ack(code: str, error: tuple[str, str, str] | None, ack_types=None) -> str:
+        def ack(code: str, error: Error | None, ack_types: tuple[str, str] | None = None) -> str:
             return build_ack(
                 answer_version,
                 sending=(value(message, "MSH-5"), value(message, "MSH-6")),
@@ -174,7 +178,9 @@ class AckPolicy:
             return ack(outcome.code, outcome.error)  # original mode (§2.9.2): AA/AE/AR
         return self._enhanced(ack, outcome, accept_ack, app_ack)
 
-    def _enhanced(self, ack, outcome: Outcome, accept_ack: str, app_ack: str) -> bytes | None:
+    def _enhanced(
+        self, ack: AckBuilder, outcome: Outcome, accept_ack: str, app_ack: str
+    ) -> bytes | None:
         """Enhanced acknowledgment mode (HL7 2.5 §2.9.3; tables 0155, 0008). The accept
         (commit) ACK says whether the message was taken into safe storage: CR when its
         MSH-9, MSH-11 or MSH-12 is unacceptable (the site's AR cases), else CA -- an
