@@ -396,7 +396,9 @@ class HL7(Strict):
         for key, location in value.items():
             family = key in MESSAGE_FAMILIES
             if family and not isinstance(location, dict):
-                raise ValueError(f"{key}: expected a mapping {{attribute: location}} for {key} messages")
+                raise ValueError(
+                    f"{key}: expected a mapping {{attribute: location}} for {key} messages"
+                )
             if not family and isinstance(location, dict):
                 raise ValueError(
                     f"{key}: a nested mapping is only for a message family "
