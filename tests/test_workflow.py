@@ -1,4 +1,4 @@
-"""The end-to-end workflow suite (issue 6): its mapping helpers, SIU-, ORM- and OMI-fed
+"""The end-to-end workflow suite: its mapping helpers, SIU-, ORM- and OMI-fed
 profiles and cancel marking on the clean site, and the seed-incident demo."""
 
 from __future__ import annotations

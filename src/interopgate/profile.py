@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from interopgate import checks
 from interopgate.dicom import uids
 from interopgate.errors import ProfileError, did_you_mean
+from interopgate.hl7 import er7
 from interopgate.site.faults import FAULTS
 
 # --------------------------------------------------------------------------- value types
@@ -288,7 +289,7 @@ def _timestamp_form(value: str) -> str:
 
 
 def _hl7_location(value: str) -> str:
-    if not re.fullmatch(r"[A-Z][A-Z0-9]{2}-\d+(\.\d+){0,2}", value):
+    if not er7.is_location(value):
         raise ValueError(f"{value!r} is not a field location like MSH-5, PID-3.1 or SCH-11.4")
     return value
 
@@ -398,7 +399,9 @@ class HL7(Strict):
         for key, location in value.items():
             family = key in MESSAGE_FAMILIES
             if family and not isinstance(location, dict):
-                raise ValueError(f"{key}: expected a mapping {{attribute: location}} for {key} messages")
+                raise ValueError(
+                    f"{key}: expected a mapping {{attribute: location}} for {key} messages"
+                )
             if not family and isinstance(location, dict):
                 raise ValueError(
                     f"{key}: a nested mapping is only for a message family "

@@ -1,1 +1,2 @@
-"""HL7 v2: MLLP framing (client and listener), the TS/DTM grammar, ACK helpers."""
+"""HL7 v2: ER7 locations and splitting, MLLP framing (client and listener), the TS/DTM
+grammar, messages and ACKs, the HL7 → worklist mapping."""

@@ -1,8 +1,8 @@
 """HL7 v2 messages through hl7apy: parsing, field access by location, ACK building.
 
-Locations are written as the standard writes them (``MSH-10``, ``SCH-11.4``, ``PID-3.1``).
-Message structures follow HL7 2.5 §2.14.9.9 (MSH-9.3): S14/S15 travel in the SIU_S12
-structure, A04/A08 in ADT_A01.
+Locations are written as the standard writes them (``MSH-10``, ``SCH-11.4``, ``PID-3.1``;
+hl7/er7.py reads them). Message structures follow HL7 2.5 §2.14.9.9 (MSH-9.3): S14/S15
+travel in the SIU_S12 structure, A04/A08 in ADT_A01.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import re
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message, Segment
 from hl7apy.parser import parse_message
 
-from interopgate.hl7.worklist_mapping import er7_value
+from interopgate.hl7 import er7
+from interopgate.hl7.er7 import Location
 
 STRUCTURES = {
     "SIU^S12": "SIU_S12",
@@ -30,7 +30,7 @@ STRUCTURES = {
     "ADT^A08": "ADT_A01",
 }
 
-# The fields that carry times, per message family (issue 5; HL7 2.5 ch. 10, 4, 3).
+# The fields that carry times, per message family (HL7 2.5 ch. 10, 4, 3).
 # SCH-11.4 (TQ start) exists up to 2.6; TQ1-7 from 2.5 on.
 TIME_FIELDS = {
     "SIU": ["MSH-7", "SCH-11.4", "TQ1-7", "AIS-4", "PID-7"],
@@ -58,30 +58,6 @@ def appointment_fields(message_type: str, version: str) -> list[str]:
     """The fields that carry the scheduled start (SCH-11.4, TQ1-7, AIS-4, ORM's OBR-27.4)."""
     fields = [f for f in time_fields(message_type, version) if f in APPOINTMENT_FIELDS]
     return [*fields, "OBR-27.4"] if message_type == "ORM^O01" else fields
-
-
-_LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-
-
-@dataclass(frozen=True)
-class Location:
-    segment: str
-    field: int
-    component: int | None = None
-    subcomponent: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Location:
-        match = _LOCATION.fullmatch(text.strip())
-        if not match:
-            raise ValueError(f"{text!r} is not a field location like PID-3.1 or SCH-11.4")
-        seg, f, c, s = match.groups()
-        return cls(seg, int(f), int(c) if c else None, int(s) if s else None)
-
-    def __str__(self) -> str:
-        parts = [f"{self.segment}-{self.field}"]
-        parts += [str(p) for p in (self.component, self.subcomponent) if p is not None]
-        return ".".join(parts)
 
 
 def parse(text: str) -> Message:
@@ -180,7 +156,7 @@ class Ack:
     def read(cls, text: str) -> Ack:
         """Read an ACK's fields; raise ValueError if it is not an HL7 message.
 
-        By splitting on its own separators (worklist_mapping.er7_value), not with hl7apy:
+        By splitting on its own separators (hl7/er7.py), not with hl7apy:
         a sweep reads 1,440 ACKs and hl7apy's parse costs ~7 ms each (bench/bench_hl7.py).
         What makes a reply unusable is checked here: an MSH first, a field separator and
         four distinct encoding characters (HL7 2.5 §2.5.4, §2.14.9.1-2), an MSA segment."""
@@ -198,7 +174,7 @@ class Ack:
             raise ValueError("the reply has no MSA segment")
 
         def get(loc: str) -> str:
-            return er7_value(text, loc)
+            return er7.value(text, loc)
 
         return cls(
             text=text,
@@ -265,7 +241,7 @@ def _unreadable(reply_text: str, exc: Exception) -> str:
     MSH-2 and MSA), so the verdict shows *why* a sender cannot use it: e.g. an ACK that
     repeats the invalid encoding characters of the message it refuses."""
     header = reply_text.replace("\n", "\r").split("\r", 1)[0]
-    msa_1, msa_2 = er7_value(reply_text, "MSA-1"), er7_value(reply_text, "MSA-2")
+    msa_1, msa_2 = er7.value(reply_text, "MSA-1"), er7.value(reply_text, "MSA-2")
     if header.startswith("MSH") and msa_1:
         return (
             f"an ACK that is not a valid HL7 message ({exc}): MSH-2 {header[4:8]!r}, "

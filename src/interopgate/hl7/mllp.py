@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from interopgate.hl7.worklist_mapping import er7_value
+from interopgate.hl7 import er7
 
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
 
@@ -46,12 +46,12 @@ def codec_for(msh_18: str) -> str:
 
 def field_of(data: bytes, segment: str, number: int) -> str:
     """Field ``number`` of the first ``segment`` in raw bytes ("" if absent), read by
-    splitting (worklist_mapping.er7_value): MSH-10 and MSA-2 are ASCII whatever the
+    splitting (hl7/er7.py): MSH-10 and MSA-2 are ASCII whatever the
     charset, and the client reads MSA-2 of every frame it receives."""
     start = data.find(b"MSH")
     if start < 0:
         return ""
-    return er7_value(data[start:].decode("latin-1"), f"{segment}-{number}")
+    return er7.value(data[start:].decode("latin-1"), er7.Location(segment, number))
 
 
 def msh_18_of(data: bytes) -> str:

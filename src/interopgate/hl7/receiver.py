@@ -1,4 +1,4 @@
-"""The harness as an HL7 receiver: what does the *target* send? (issue 5, part 5)
+"""The harness as an HL7 receiver: what does the *target* send?
 
 A RIS forwarding ORM, a PACS sending ORU or ADT: the harness listens on a loopback MLLP
 port (the ``mllp_receiver`` fixture), acknowledges every message AA as a well-behaved

@@ -1,5 +1,7 @@
-"""HL7 order/appointment → DICOM Modality Worklist item: the mapping the workflow suites
-expect, and the value normalisation they compare with.
+"""HL7 order/appointment → DICOM Modality Worklist item: the one mapping table. The
+embedded site builds its worklist items from it (site/hl7_orders.py) and the workflow
+suites expect it (with the profile's overrides); the value normalisation they compare
+with lives here too.
 
 The default follows the IHE Scheduled Workflow mapping (IHE RAD TF-2 4.4 RAD-4 and
 4.5.4 RAD-5, "HL7 order mapping to DICOM MWL" tables): PID-3 → Patient ID, PID-5 →
@@ -17,8 +19,25 @@ A profile's ``hl7.to_worklist`` ({attribute: location}, or per family
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from interopgate.hl7.er7 import dicom_date_time, dicom_time
+from interopgate.hl7.er7 import value as er7_value
+
+__all__ = [
+    "ORDER",
+    "PATIENT",
+    "SPS_PREFIX",
+    "START",
+    "START_DATE",
+    "START_TIME",
+    "STATUS",
+    "dicom_time",
+    "dtm_to_dicom",
+    "er7_value",
+    "mapping",
+    "normalise",
+]
 
 SPS_PREFIX = "ScheduledProcedureStepSequence[0]."
 
@@ -106,45 +125,8 @@ def normalise(attribute: str, text: str) -> str:
 
 
 def dtm_to_dicom(text: str) -> tuple[str, str]:
-    """An HL7 DTM (TS component 1) → DICOM (DA, TM as HHMMSS, seconds-precision).
-    The offset is dropped: the worklist holds the appointment's own wall-clock time."""
-    text = text.split("^")[0].split("&")[0]
-    plain = re.sub(r"[+-]\d{4}$", "", text).split(".")[0]
-    return plain[:8], (plain[8:] + "000000")[:6] if len(plain) > 8 else ""
-
-
-def dicom_time(text: str) -> str:
-    """A DICOM TM as HHMMSS (``HHMM`` padded, fraction and ``:`` of old TM dropped)."""
-    plain = str(text or "").strip().replace(":", "").split(".")[0]
-    return (plain + "000000")[:6] if plain else ""
-
-
-def er7_value(text: str, location: str) -> str:
-    """The text at ``location`` (``PID-3.1``, ``SCH-11.4``) of the first such segment of
-    an ER7 message, read by splitting (HL7 2.5 §2.5-2.7; the suites' hl7apy parse costs
-    ~50 ms a message, too slow for a sweep). MSH-1 is the field separator itself."""
-    match = re.fullmatch(r"([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?(?:\.(\d+))?", location)
-    if not match:
-        raise ValueError(f"{location!r} is not a field location like PID-3.1")
-    name, field, component, sub = match.groups()
-    segments = text.replace("\n", "\r").split("\r")
-    header = segments[0]
-    if not header.startswith("MSH") or len(header) < 8:
-        return ""
-    separator, component_sep, _, _, sub_sep = (header[3:8] + "\\&")[:5]
-    for segment in segments:
-        if segment[:3] != name:
-            continue
-        fields = segment.split(separator)
-        index = int(field) - (1 if name == "MSH" else 0)
-        if index >= len(fields):
-            return ""
-        out = fields[index].split("~")[0]
-        if component:
-            parts = out.split(component_sep)
-            out = parts[int(component) - 1] if int(component) <= len(parts) else ""
-            if sub:
-                parts = out.split(sub_sep)
-                out = parts[int(sub) - 1] if int(sub) <= len(parts) else ""
-        return out
-    return ""
+    """The scheduled start a worklist item should carry for an HL7 DTM (TS component 1),
+    in the form the suites compare it: DA and TM as ``HHMMSS`` ("" without a time),
+    seconds precision, offset dropped (hl7/er7.py)."""
+    date, time = dicom_date_time(text)
+    return date, dicom_time(time)

@@ -1,8 +1,8 @@
-"""The fault catalogue of the embedded reference site.
+"""The fault catalogue of the embedded reference site, and the set of faults a site runs.
 
-Every conformance check must be able to fail (DESIGN.md principle 2). Each fault here
-reproduces a real-world defect in the reference site and names the checks it must make
-fail; the self-test ``tests/test_fault_matrix.py`` runs the suites once per fault and
+Every conformance check must be able to fail, or a pass would prove nothing. Each fault
+here reproduces a real-world defect in the reference site and names the checks it must
+make fail; the self-test ``tests/test_fault_matrix.py`` runs the suites once per fault and
 proves that exactly those checks fail. A fault is switched on from a profile
 (``target: {kind: embedded, faults: [...]}``), with ``--site-fault NAME`` or with
 ``interopgate site --fault NAME``.
@@ -10,19 +10,27 @@ proves that exactly those checks fail. A fault is switched on from a profile
 ``layer`` says where the fault lives: ``service`` faults change the pynetdicom SCP's
 configuration or handlers; ``wire`` faults rewrite PDUs in a relay in front of it
 (site/wire.py), for defects pynetdicom itself would never commit; ``hl7`` faults live
-in the site's MLLP listener (site/hl7_listener.py).
+in the site's MLLP interface (site/hl7_ack.py, site/hl7_orders.py).
+
+The site asks a :class:`FaultSet` whether a fault is on, by name; a name that is not in
+the catalogue raises :class:`UnknownFault` at once, so a misspelt fault branch fails the
+first test that reaches it instead of silently never firing. This module imports
+nothing of the project (the profile validates fault names against it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
+
+Layer = Literal["service", "wire", "hl7"]
 
 
 @dataclass(frozen=True)
 class Fault:
     name: str
-    layer: Literal["service", "wire", "hl7"]
+    layer: Layer
     description: str
     breaks: tuple[str, ...]
 
@@ -85,9 +93,7 @@ _FAULTS = [
         "(Out of resources)",
         ("dicom.association.max_pdu",),
     ),
-    #
-    # ---- C-FIND matching and worklist faults (issue 4): add below ----
-    #
+    # C-FIND matching and worklist faults
     Fault(
         "single-value-prefix",
         "service",
@@ -169,7 +175,7 @@ _FAULTS = [
         "empty-sps-sequence",
         "service",
         "the first worklist item scheduled today is returned with an empty Scheduled "
-        "Procedure Step Sequence (0040,0100), as after the seed's rejected SIU^S12",
+        "Procedure Step Sequence (0040,0100), as after the seed incident's rejected SIU^S12",
         ("dicom.worklist.sps_sequence", "dicom.worklist.required_keys"),
     ),
     Fault(
@@ -186,10 +192,7 @@ _FAULTS = [
         "Scheduled Procedure Step Sequence (deterministic counter, found with --repeat)",
         ("dicom.worklist.sps_sequence", "dicom.worklist.required_keys"),
     ),
-    #
-    #
-    # ---- HL7 / MLLP faults (issue 5): add below ----
-    #
+    # HL7 / MLLP faults
     Fault(
         "hl7-octal-hours",
         "hl7",
@@ -200,7 +203,7 @@ _FAULTS = [
     Fault(
         "hl7-colon-times-only",
         "hl7",
-        "appointment times are accepted only as HH:MM:SS (the vendor claim of the seed): "
+        "appointment times are accepted only as HH:MM:SS (the vendor's claim in the seed incident): "
         "every valid TS/DTM appointment is rejected with AE, the colon form accepted",
         (
             "hl7.ack.accepted",
@@ -276,15 +279,12 @@ _FAULTS = [
         "instead of being acknowledged again",
         ("hl7.resend.same_control_id",),
     ),
-    #
-    #
-    # ---- end-to-end workflow faults (issue 6): add below ----
-    #
+    # end-to-end workflow faults
     Fault(
         "hl7-partial-item-on-reject",
         "hl7",
         "a create (SIU^S12 / ORM NW) rejected for a time field still leaves a worklist item: "
-        "patient and order filled in, Scheduled Procedure Step Sequence empty (the seed; "
+        "patient and order filled in, Scheduled Procedure Step Sequence empty (the seed incident; "
         "with hl7-octal-hours every 08:xx/09:xx S12 does it)",
         ("workflow.rejected.no_trace",),
     ),
@@ -335,10 +335,7 @@ _FAULTS = [
         "appointment's date",
         ("workflow.create.complete", "workflow.update.applied", "workflow.sweep.complete"),
     ),
-    #
-    #
-    # ---- storage / retrieve faults: add below ----
-    #
+    # storage / retrieve faults
     Fault(
         "move-unknown-destination-c000",
         "wire",
@@ -349,3 +346,64 @@ _FAULTS = [
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}
+
+
+class UnknownFault(ValueError):
+    """A fault name that is not in the catalogue (a typo in a profile, an option or the
+    site's own code)."""
+
+
+def _known(names: Iterable[str]) -> frozenset[str]:
+    names = frozenset(names)
+    unknown = names - FAULTS.keys()
+    if unknown:
+        raise UnknownFault(f"unknown site fault(s): {', '.join(sorted(unknown))}")
+    return names
+
+
+class FaultSet:
+    """The faults switched on for one site. ``name in faults`` and ``faults.has(name)``
+    answer for catalogue names only and raise :class:`UnknownFault` for any other, so
+    a fault branch cannot test a name no switch can ever turn on."""
+
+    __slots__ = ("_on",)
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._on = _known(names)
+
+    def has(self, name: str) -> bool:
+        _known((name,))
+        return name in self._on
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            raise TypeError(f"a fault is looked up by name, not {type(name).__name__}")
+        return self.has(name)
+
+    def any(self, *names: str) -> bool:
+        """Whether one of ``names`` is on (each must be a catalogue name)."""
+        return any([self.has(name) for name in names])
+
+    def layer(self, layer: Layer) -> FaultSet:
+        """The faults of one layer (what the wire relay or the HL7 interface commits)."""
+        return FaultSet(name for name in self._on if FAULTS[name].layer == layer)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._on))
+
+    def __len__(self) -> int:
+        return len(self._on)
+
+    def __bool__(self) -> bool:
+        return bool(self._on)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FaultSet):
+            return self._on == other._on
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._on)
+
+    def __repr__(self) -> str:
+        return f"FaultSet({sorted(self._on)!r})"

@@ -3,7 +3,7 @@
 Matching is site/matching.py's job; this module turns matches into the DIMSE response
 stream: one pending (FF00H) response per match with its identifier, a final 0000H
 without one, and FE00H as soon as a C-CANCEL-FIND-RQ is seen (PS3.7 9.3.2.3). The
-C-FIND faults of issue 4 (site/faults.py) hook in here, so pacs.py stays small.
+site's C-FIND and worklist faults (site/faults.py) hook in here, so pacs.py stays small.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from io import BytesIO
 
 from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 
+from interopgate.site.faults import FaultSet
 from interopgate.site.matching import MatchOptions, dataset_matches, response_for
 
 SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
@@ -40,15 +41,15 @@ _MATCH_FAULTS = {
 }
 
 
-def match_options(faults: Iterable[str]) -> MatchOptions:
+def match_options(faults: FaultSet) -> MatchOptions:
     """The matching switches the site's faults turn on (standard behaviour when none)."""
-    return MatchOptions(**{_MATCH_FAULTS[f]: True for f in faults if f in _MATCH_FAULTS})
+    return MatchOptions(**{option: name in faults for name, option in _MATCH_FAULTS.items()})
 
 
 class FindResponder:
     """Per-site state of the C-FIND service: the options and the intermittency counter."""
 
-    def __init__(self, faults: frozenset[str]) -> None:
+    def __init__(self, faults: FaultSet) -> None:
         self.faults = faults
         self.options = match_options(faults)
         self._today_queries = 0

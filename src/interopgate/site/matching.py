@@ -29,7 +29,7 @@ class MatchOptions:
     """Switches the fault catalogue flips; the defaults are the standard's behaviour."""
 
     case_insensitive_pn: bool = False
-    # Defects (site/faults.py, issue 4); each False by default.
+    # Defects the site's faults switch on (site/find.py); each False by default.
     case_insensitive_all: bool = False  # folds case for every string VR, not only PN
     pad_sensitive: bool = False  # compares with the wire pad (odd length + space) kept
     wildcard_literal: bool = False  # "*" and "?" compared as characters

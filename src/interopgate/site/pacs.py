@@ -24,7 +24,7 @@ from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
 from interopgate.dicom.association import no_delay
-from interopgate.site.faults import FAULTS
+from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import MatchOptions, dataset_matches
 from interopgate.site.wire import WireRelay
@@ -81,10 +81,7 @@ class SiteConfig:
     hl7_cancel_status: str = "CANCELED"  # with "mark": Scheduled Procedure Step Status
 
     def __post_init__(self) -> None:
-        unknown = set(self.faults) - set(FAULTS)
-        if unknown:
-            raise ValueError(f"unknown site fault(s): {', '.join(sorted(unknown))}")
-        self.faults = frozenset(self.faults)
+        self.faults = frozenset(FaultSet(self.faults))  # UnknownFault (a ValueError) on a typo
 
 
 class ReferenceSite:
@@ -98,7 +95,8 @@ class ReferenceSite:
         self._pdata_count: dict[int, int] = {}
         self._server = None
         self._relay: WireRelay | None = None
-        self._find = FindResponder(self.config.faults)
+        self.faults = FaultSet(self.config.faults)
+        self._find = FindResponder(self.faults)
         self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
         self.hl7_address: tuple[str, int] = (self.config.host, 0)
@@ -106,7 +104,7 @@ class ReferenceSite:
     # ---------------------------------------------------------------- lifecycle
 
     def has(self, fault: str) -> bool:
-        return fault in self.config.faults
+        return fault in self.faults
 
     def _build_ae(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
@@ -150,7 +148,7 @@ class ReferenceSite:
             (self.config.host, self.config.dicom_port), block=False, evt_handlers=handlers
         )
         address = self._server.server_address[:2]
-        wire_faults = {f for f in self.config.faults if FAULTS[f].layer == "wire"}
+        wire_faults = self.faults.layer("wire")
         if wire_faults:
             self._relay = WireRelay(address, wire_faults, self.config.ae_title).start()
             address = self._relay.address
@@ -160,14 +158,13 @@ class ReferenceSite:
         return self
 
     def _start_hl7(self) -> None:
-        """The HL7 (MLLP) interface feeding the worklist (issue 5), beside the SCP."""
+        """The HL7 (MLLP) interface feeding the worklist (IHE RAD SWF), beside the SCP."""
         from interopgate.site.hl7_listener import HL7Interface
 
-        hl7_faults = frozenset(f for f in self.config.faults if FAULTS[f].layer == "hl7")
         self._hl7 = HL7Interface(
             self.add_worklist_items,
             self.remove_worklist_items,
-            faults=hl7_faults,
+            faults=self.faults.layer("hl7"),
             host=self.config.host,
             port=self.config.hl7_port,
             cancel=self.config.hl7_cancel,

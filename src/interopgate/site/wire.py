@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
 from pynetdicom.pdu_items import PresentationContextItemAC
 
+from interopgate.site.faults import FaultSet
+
 PDU_HEADER = 6  # type (1), reserved (1), length (4, big endian): PS3.8 9.3.1
 # The Status element (0000,0900), VR US, length 2, as it appears in a command set.
 MOVE_DESTINATION_UNKNOWN = bytes.fromhex("0000 0009 02000000 01a8")
@@ -49,7 +51,7 @@ class WireRelay:
     """Listens on a free loopback port and relays to ``upstream``, rewriting per fault."""
 
     def __init__(
-        self, upstream: tuple[str, int], faults: set[str], site_ae: str, host: str = "127.0.0.1"
+        self, upstream: tuple[str, int], faults: FaultSet, site_ae: str, host: str = "127.0.0.1"
     ) -> None:
         self.upstream = upstream
         self.faults = faults
@@ -124,7 +126,7 @@ class WireRelay:
             # Status (0000,0900) US A801H in an Implicit VR LE command set (PS3.7 E.1),
             # rewritten in place to C000H: same length, group length unchanged.
             return pdu.replace(MOVE_DESTINATION_UNKNOWN, UNABLE_TO_PROCESS)
-        if pdu[0] != 0x02 or not self.faults & {"wrong-reject-reason", "seven-bit-context-id"}:
+        if pdu[0] != 0x02 or not self.faults.any("wrong-reject-reason", "seven-bit-context-id"):
             return pdu
         accept = A_ASSOCIATE_AC()
         accept.decode(pdu)
