@@ -238,21 +238,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.target = state.exit_stack.enter_context(
             targets.start(state.loaded.profile, state.loaded.profile.device.ae_title, work_dir)
         )
-        _configure_embedded_site(state)
     except TargetUnavailable as exc:
         state.unavailable = str(exc)
     except TargetError as exc:
         # Exit from the run loop, not here: after sessionstart, so reports are still written.
         state.fatal = f"interopgate: {exc}"
-
-
-def _configure_embedded_site(state: RunState) -> None:
-    """The embedded site plays the target the profile describes: it handles HL7 cancels
-    as ``hl7.cancel`` says (remove, or mark with ``hl7.cancel_status``)."""
-    site = getattr(state.target, "site", None)
-    if site is not None and state.loaded is not None:
-        hl7 = state.loaded.profile.hl7
-        site.configure_hl7(cancel=hl7.cancel, cancel_status=hl7.cancel_status)
 
 
 @pytest.hookimpl(tryfirst=True)
