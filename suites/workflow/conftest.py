@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from interopgate.suite_support import mllp_address, parametrize_from_profile
+from interopgate.workflow import Flow
 
 # ``@pytest.mark.cancel_mode("mark")`` restricts a cancel check to profiles with that
 # hl7.cancel; under the other it is not applicable (deselected and listed).
@@ -38,3 +39,9 @@ def hl7_address(target, profile) -> tuple[str, int]:
     if profile.dicom.worklist is None:
         pytest.skip("the profile has no dicom.worklist section (the device queries no MWL)")
     return address
+
+
+@pytest.fixture
+def flow(profile, hl7_client, hl7_factory, device, transcript) -> Flow:
+    """The workflow engine over this check's MLLP client, factory and worklist queries."""
+    return Flow(profile, hl7_client, hl7_factory, device, transcript)
