@@ -1,6 +1,6 @@
 """Project-local fixtures: generated patients and DICOM objects (fixtures/).
 
-The plugin itself (src/interopgate/plugin.py) is registered as a pytest11 entry point;
+The plugin itself (src/interopgate/plugin/) is registered as a pytest11 entry point;
 this file only adds the data factories the suites in this repository use.
 """
 

@@ -1,8 +1,9 @@
 """Parametrization of the suites from the profile: one test per SOP class, syntax, ...
 
-A check reads its expectations from the profile (DESIGN.md "Our own rules"); this file
-turns the lists in the profile into pytest parameters, named as the profile names them
-so a ``known_deviations`` entry can target ``check.id[ThatName]``.
+A check reads its expectations from the profile, not from the suite: this file names
+the profile's lists each parametrized fixture takes (interopgate/suite_support.py turns
+them into pytest parameters named as the profile names them), the suites' markers, the
+deselection of long sweeps, and the HL7 fixtures the hl7 and workflow suites share.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from fixtures.hl7_messages import HL7MessageFactory
 from interopgate.dicom import uids
 from interopgate.hl7.mllp import MLLPClient
-from interopgate.plugin import parametrize_from_profile
+from interopgate.suite_support import parametrize_from_profile
 
 
 def _move(name: str) -> bool:
@@ -51,6 +52,18 @@ WHAT = {
 }
 
 
+MARKERS = [
+    "sweep: long sweeps (opt in with -m sweep)",
+    "information_model(*names): restrict a matching check to these C-FIND models",
+    "cancel_mode(*modes): restrict a workflow cancel check to profiles with this hl7.cancel",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
@@ -69,17 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # HL7 fixtures shared by suites/hl7 and suites/workflow; each folder's conftest defines
-# `hl7_address` through mllp_address (with what its checks need besides).
-
-
-def mllp_address(target, checks: str) -> tuple[str, int]:
-    """The target's MLLP address, or a one-line skip naming the ``checks`` it stops."""
-    if target.hl7_address is None:
-        pytest.skip(
-            "the target has no HL7 (MLLP) address: set hl7_port in the profile's target "
-            f"to run the {checks}"
-        )
-    return target.hl7_address
+# `hl7_address` through suite_support.mllp_address (with what its checks need besides).
 
 
 @pytest.fixture

@@ -4,97 +4,31 @@ Worklist FIND, on data seeded once per session (suites/dicom/conftest.py).
 Each test runs a few queries (cases) for one information model and fails once, naming
 the first failing case: the clause, the query keys, the expected and the observed
 matches among the seeded entities (a live target may hold more; those are ignored).
-The seed's Wireshark notes (shared/seeds/001_*) are the reason for the trailing-space
-and ``^`` cases: that is where real SCPs disagree.
+The trailing-space and ``^`` cases are where real SCPs disagree (the seed incident's
+captures): PS3.5 6.2 padding and PN components (PS3.5 6.2.1). The cases and how they
+are sent and judged: interopgate/matching_cases.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 
-from interopgate.dicom.query import (
-    MODELS,
-    FindSession,
-    InformationModel,
-    build_identifier,
-    describe_query,
-    find,
+from interopgate.dicom.query import MODELS, build_identifier, describe_query, find
+from interopgate.matching_cases import (
+    Case,
+    PatientRootStudies,
+    Predicate,
+    date_key,
+    date_of,
+    key_problems,
+    run_cases,
+    sps_value,
+    value,
 )
-
-Predicate = Callable[[Dataset], bool]
-
-
-@dataclasses.dataclass
-class Case:
-    """One query: its matching keys and which seeded entities must match."""
-
-    what: str
-    match: dict[str, Any]
-    expected: Predicate
-    charset: str | None = None
-
-
-def _value(entity: Dataset, keyword: str) -> str:
-    return str(entity.get(keyword, "") or "").strip()
-
-
-def _sps(entity: Dataset, keyword: str) -> str:
-    items = entity.get("ScheduledProcedureStepSequence") or []
-    return _value(items[0], keyword) if items else ""
-
-
-def _names(matches: Iterable[str], data, model: str) -> str:
-    shown = sorted(data.label(model, m) for m in matches)
-    return "{" + ", ".join(shown) + "}" if shown else "no match"
-
-
-def run_cases(check, device, seeded, model: InformationModel, cases: list[Case]) -> None:
-    """Send every case; fail once with the first failing case (and the count of others)."""
-    data = seeded.require(model.name)
-    known = data.identities(model.name)
-    failures = []
-    with FindSession(device, model) as session:
-        for case in cases:
-            identifier = build_identifier(model, case.match, charset=case.charset)
-            outcome = session.find(identifier)
-            if not outcome.accepted:
-                pytest.skip(f"{model.label} not available: {outcome.refusal}")
-            expected = data.identities(model.name, case.expected)
-            observed = set(outcome.identities()) & known
-            if observed != expected or outcome.final_status != "0000H":
-                failures.append((case, identifier, expected, observed, outcome.final_status))
-    if failures:
-        case, identifier, expected, observed, final = failures[0]
-        more = f" ({len(failures) - 1} more case(s) failed too)" if len(failures) > 1 else ""
-        difference = []
-        if expected - observed:
-            difference.append(f"missing {_names(expected - observed, data, model.name)}")
-        if observed - expected:
-            difference.append(f"unexpected {_names(observed - expected, data, model.name)}")
-        check.fail(
-            f"{model.label} {describe_query(identifier)}: {case.what}{more}",
-            expected=f"{_names(expected, data, model.name)}, final status 0000H",
-            observed=f"{_names(observed, data, model.name)}, final status {final}"
-            + "".join(f"\n    {line}" for line in difference),
-        )
-
-
-def _date_key(model: InformationModel) -> str:
-    return {
-        "study": "StudyDate",
-        "patient": "PatientBirthDate",
-        "worklist": "ScheduledProcedureStepStartDate",
-    }[model.name]
-
-
-def _date(model: InformationModel, entity: Dataset) -> str:
-    key = _date_key(model)
-    return _sps(entity, key) if model.name == "worklist" else _value(entity, key)
 
 
 @pytest.mark.check("dicom.find.single_value")
@@ -108,23 +42,23 @@ def test_single_value(check, device, query_data, information_model):
         Case(
             "PatientID single value",
             {"PatientID": even.patient_id},
-            lambda e: _value(e, "PatientID") == even.patient_id,
+            lambda e: value(e, "PatientID") == even.patient_id,
         ),
         Case(
             "PN single value",
             {"PatientName": even.name},
-            lambda e: _value(e, "PatientName") == even.name,
+            lambda e: value(e, "PatientName") == even.name,
         ),
         Case(
             "PN in ISO_IR 100",
             {"PatientName": latin1.name},
-            lambda e: _value(e, "PatientName") == latin1.name,
+            lambda e: value(e, "PatientName") == latin1.name,
             "ISO_IR 100",
         ),
         Case(
             "PN in ISO_IR 192 (UTF-8)",
             {"PatientName": utf8.name},
-            lambda e: _value(e, "PatientName") == utf8.name,
+            lambda e: value(e, "PatientName") == utf8.name,
             "ISO_IR 192",
         ),
         Case(
@@ -138,7 +72,7 @@ def test_single_value(check, device, query_data, information_model):
             Case(
                 "PatientBirthDate single value",
                 {"PatientBirthDate": even.birth_date},
-                lambda e: _value(e, "PatientBirthDate") == even.birth_date,
+                lambda e: value(e, "PatientBirthDate") == even.birth_date,
             )
         )
     else:
@@ -146,7 +80,7 @@ def test_single_value(check, device, query_data, information_model):
             Case(
                 "AccessionNumber single value",
                 {"AccessionNumber": even.accession},
-                lambda e: _value(e, "AccessionNumber") == even.accession,
+                lambda e: value(e, "AccessionNumber") == even.accession,
             )
         )
     run_cases(check, device, query_data, model, cases)
@@ -182,26 +116,26 @@ def test_wildcard(check, device, query_data, information_model):
     pid = even.patient_id
     pattern = pid[:3] + "?" + pid[4:]
 
-    def like(value: str) -> bool:
-        return len(value) == len(pid) and all(
-            a == b for i, (a, b) in enumerate(zip(value, pid, strict=True)) if i != 3
+    def like(candidate: str) -> bool:
+        return len(candidate) == len(pid) and all(
+            a == b for i, (a, b) in enumerate(zip(candidate, pid, strict=True)) if i != 3
         )
 
     cases = [
         Case(
             "'*' after the family name",
             {"PatientName": family + "^*"},
-            lambda e: _value(e, "PatientName").startswith(family + "^"),
+            lambda e: value(e, "PatientName").startswith(family + "^"),
         ),
         Case(
             "'*' before the given name",
             {"PatientName": "*^" + given},
-            lambda e: _value(e, "PatientName").endswith("^" + given),
+            lambda e: value(e, "PatientName").endswith("^" + given),
         ),
         Case(
             "'?' for one character of PatientID",
             {"PatientID": pattern},
-            lambda e: like(_value(e, "PatientID")),
+            lambda e: like(value(e, "PatientID")),
         ),
         Case("'*' alone matches everything", {"PatientName": "*"}, lambda e: True),
     ]
@@ -213,7 +147,7 @@ def test_range(check, device, query_data, information_model):
     """C.2.2.2.5: A-B, -B and A- on dates (and times), inclusive at both ends."""
     model = MODELS[information_model]
     data = query_data.data
-    key = _date_key(model)
+    key = date_key(model)
     if model.name == "patient":
         end = data.role("even").birth_date
         start = str(int(end[:4]) - 20) + end[4:]
@@ -221,7 +155,7 @@ def test_range(check, device, query_data, information_model):
         start, end = "20240910", "20240916"  # end = the 'even' record's date
 
     def within(low: str, high: str) -> Predicate:
-        return lambda e: bool(_date(model, e)) and low <= _date(model, e) <= high
+        return lambda e: bool(date_of(model, e)) and low <= date_of(model, e) <= high
 
     cases = [
         Case(f"{key} range A-B (B is a stored value)", {key: f"{start}-{end}"}, within(start, end)),
@@ -232,7 +166,7 @@ def test_range(check, device, query_data, information_model):
         time_key = "StudyTime" if model.name == "study" else "ScheduledProcedureStepStartTime"
 
         def time_of(e: Dataset) -> str:
-            return _sps(e, time_key) if model.name == "worklist" else _value(e, time_key)
+            return sps_value(e, time_key) if model.name == "worklist" else value(e, time_key)
 
         cases.append(
             Case(
@@ -267,44 +201,17 @@ def test_uid_list(check, device, query_data, information_model):
         Case(
             "two UIDs",
             {**restrict, "StudyInstanceUID": "\\".join(uids)},
-            lambda e: _value(e, "StudyInstanceUID") in uids,
+            lambda e: value(e, "StudyInstanceUID") in uids,
         ),
         Case(
             "unknown UID first",
             {**restrict, "StudyInstanceUID": f"{unknown}\\{uids[1]}"},
-            lambda e: _value(e, "StudyInstanceUID") == uids[1],
+            lambda e: value(e, "StudyInstanceUID") == uids[1],
         ),
     ]
     if model.name == "worklist" or model.level == "STUDY":
-        seeded = (
-            _StudyView(query_data, information_model)
-            if information_model == "patient"
-            else query_data
-        )
+        seeded = PatientRootStudies(query_data) if information_model == "patient" else query_data
         run_cases(check, device, seeded, model, cases)
-
-
-class _StudyView:
-    """The seeded studies seen through Patient Root at STUDY level (identity: study UID)."""
-
-    def __init__(self, seeded, name: str) -> None:
-        self.seeded = seeded
-        self.name = name
-
-    def require(self, model: str):
-        data = self.seeded.require("patient")
-        return _StudyData(data)
-
-
-class _StudyData:
-    def __init__(self, data) -> None:
-        self.data = data
-
-    def identities(self, model: str, predicate=None) -> set[str]:
-        return self.data.identities("study", predicate)
-
-    def label(self, model: str, identity: str) -> str:
-        return self.data.label("study", identity)
 
 
 @pytest.mark.check("dicom.find.sequence")
@@ -319,13 +226,14 @@ def test_sequence(check, device, query_data, profile):
             "SPS item with Modality and Scheduled Station AE Title",
             {"Modality": "MR", "ScheduledStationAETitle": "IG_MR_01"},
             lambda e: (
-                _sps(e, "Modality") == "MR" and _sps(e, "ScheduledStationAETitle") == "IG_MR_01"
+                sps_value(e, "Modality") == "MR"
+                and sps_value(e, "ScheduledStationAETitle") == "IG_MR_01"
             ),
         ),
         Case(
             "SPS item with Scheduled Station AE Title only",
             {"ScheduledStationAETitle": "IG_DX_01"},
-            lambda e: _sps(e, "ScheduledStationAETitle") == "IG_DX_01",
+            lambda e: sps_value(e, "ScheduledStationAETitle") == "IG_DX_01",
         ),
     ]
     run_cases(check, device, query_data, model, cases)
@@ -340,8 +248,8 @@ def test_trailing_space(check, device, query_data, information_model):
     odd, even = data.role("odd"), data.role("even")
     stored = data.role("stored-trailing-space")
 
-    def same(keyword: str, value: str) -> Predicate:
-        return lambda e: _value(e, keyword) == value.strip()
+    def same(keyword: str, stored: str) -> Predicate:
+        return lambda e: value(e, keyword) == stored.strip()
 
     cases = [
         Case(
@@ -386,7 +294,7 @@ def test_pn_components(check, device, query_data, information_model):
         Case(
             "family^given",
             {"PatientName": even.name},
-            lambda e: _value(e, "PatientName") == even.name,
+            lambda e: value(e, "PatientName") == even.name,
         ),
         Case(
             "same family, other given name", {"PatientName": f"{family}^{other}"}, lambda e: False
@@ -412,7 +320,7 @@ def test_case_sensitivity(check, device, query_data, information_model, profile)
         Case(
             "lowercase PatientID as stored",
             {"PatientID": lower.patient_id},
-            lambda e: _value(e, "PatientID") == lower.patient_id,
+            lambda e: value(e, "PatientID") == lower.patient_id,
         ),
     ]
     if model.name != "patient":  # Accession Number is a study-level attribute
@@ -430,23 +338,12 @@ def test_case_sensitivity(check, device, query_data, information_model, profile)
             Case(
                 f"PN in another case (profile: pn_matching {pn})",
                 {"PatientName": even.name.swapcase()},
-                lambda e: folded and _value(e, "PatientName") == even.name,
+                lambda e: folded and value(e, "PatientName") == even.name,
             )
         )
     run_cases(check, device, query_data, model, cases)
 
 
-# PS3.4 C.4.1.1.3.2: besides the requested keys an SCP may return these.
-ALLOWED_EXTRA = {
-    "SpecificCharacterSet",
-    "QueryRetrieveLevel",
-    "RetrieveAETitle",
-    "InstanceAvailability",
-    "StorageMediaFileSetID",
-    "StorageMediaFileSetUID",
-    "TimezoneOffsetFromUTC",
-    "RetrieveURL",
-}
 RETURN_KEYS = {
     "study": [
         "PatientName",
@@ -471,23 +368,6 @@ RETURN_KEYS = {
 }
 
 
-def _key_problems(request: Dataset, response: Dataset, path: str = "") -> list[str]:
-    problems = []
-    for element in request:
-        name = f"{path}{element.keyword} {element.tag}"
-        if element.tag not in response:
-            problems.append(f"{name} missing")
-        elif element.VR == "SQ" and element.value and len(element.value[0]):
-            for index, item in enumerate(response[element.tag].value):
-                problems += _key_problems(
-                    element.value[0], item, f"{path}{element.keyword}[{index}]."
-                )
-    for element in response:
-        if element.tag not in request and element.keyword not in ALLOWED_EXTRA:
-            problems.append(f"{path}{element.keyword} {element.tag} returned but not requested")
-    return problems
-
-
 @pytest.mark.check("dicom.find.return_keys")
 def test_return_keys(check, device, query_data, information_model):
     """C.2.2.1.2: every requested key comes back, zero-length when the entity has no
@@ -506,7 +386,7 @@ def test_return_keys(check, device, query_data, information_model):
         observed=f"no match, final status {outcome.final_status}",
     )
     for response in outcome.matches:
-        problems = _key_problems(identifier, response)
+        problems = key_problems(identifier, response)
         check.expect(
             not problems,
             f"{model.label} {describe_query(identifier)}: return keys of "

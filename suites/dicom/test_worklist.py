@@ -1,6 +1,6 @@
 """Modality Worklist completeness (IHE RAD TF-2 4.5.4, RAD-5; PS3.4 K.6.1.2.2).
 
-The seed incident (shared/seeds/000_*): an Agfa CR asked for today's CR work and got
+The seed incident: an Agfa CR asked for today's CR work and got
 items whose Scheduled Procedure Step Sequence (0040,0100) was present but empty, some
 days and not others. These checks query as the profile's modality does (plus the
 station-AE and date-range variants), ``--repeat`` times each, and name every item that

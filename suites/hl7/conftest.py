@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from interopgate.plugin import parametrize_from_profile
-from suites.conftest import mllp_address
+from interopgate.suite_support import mllp_address, parametrize_from_profile
 
 MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
 
@@ -42,6 +41,7 @@ def hl7_address(target) -> tuple[str, int]:
 
 @pytest.fixture
 def hl7_resend_record_check():
-    """Hook for the end-to-end workflow suites (issue 6): called with the resent message
-    after both ACKs were AA, to check that one record exists, not two. No-op here."""
+    """Hook for the end-to-end workflow suites: called with the resent message after
+    both ACKs were AA, to check that the retry made one record, not two (HL7 2.5
+    §2.10.2). No-op here; workflow.resend.no_duplicate checks it in the worklist."""
     return lambda message: None

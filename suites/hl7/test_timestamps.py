@@ -10,23 +10,13 @@ import time
 
 import pytest
 
+from interopgate import sweep
 from interopgate.hl7 import timestamps
 from interopgate.hl7.messages import appointment_fields, new_control_id, read_reply, time_fields
 from interopgate.hl7.mllp import MLLPClient, show
 
-# A fixed instant with every unit distinct and non-zero, outside the 08/09 hours.
-INSTANT = dt.datetime(2024, 9, 30, 14, 37, 25, 123400, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 SWEEP_FORM = "YYYYMMDDHHMMSS"
-# One minute per hour, :00 in even hours and :59 in odd ones: every hour, both minute
-# extremes, 24 messages (a second or so); `-m sweep` sends all 1,440.
-SAMPLE_MINUTES = [hour * 60 + (59 if hour % 2 else 0) for hour in range(24)]
 SWEEP_BUDGET_S = 240.0  # a bound on the whole sweep, whatever the target does
-
-
-def _when(profile) -> dt.datetime:
-    """The instant on a future day (the target may refuse appointments in the past)."""
-    day = dt.date.today() + dt.timedelta(days=1)
-    return INSTANT.replace(year=day.year, month=day.month, day=day.day)
 
 
 @pytest.mark.check("hl7.timestamp.accepted")
@@ -34,7 +24,7 @@ def test_form_accepted(check, hl7_client, hl7_factory, profile, accepted_form, t
     """Every time field of the profile's first message type (the one that creates the
     appointment or order) carries the form at once; the ACK's ERR names the field."""
     form = timestamps.Form.parse(accepted_form)
-    value = form.render(_when(profile))
+    value = form.render(sweep.when())
     version = profile.hl7.version
     verdict = (
         "valid" if timestamps.is_valid(value, version, strict=profile.hl7.strict) else "NOT valid"
@@ -58,7 +48,7 @@ def test_form_accepted(check, hl7_client, hl7_factory, profile, accepted_form, t
 def test_form_rejected(check, hl7_client, hl7_factory, profile, rejected_form, transcript):
     """The form goes into the appointment fields only; the rest of the message is valid."""
     form = timestamps.Form.parse(rejected_form)
-    value = form.render(_when(profile))
+    value = form.render(sweep.when())
     version = profile.hl7.version
     message_type = profile.hl7.messages[0] if profile.hl7.messages else "SIU^S12"
     fields = appointment_fields(message_type, version)
@@ -87,7 +77,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
     message_type = next((m for m in profile.hl7.messages if m.startswith("SIU")), None)
     message_type = message_type or (profile.hl7.messages or ["SIU^S12"])[0]
     fields = appointment_fields(message_type, version)
-    day = _when(profile).date()
+    day = sweep.when().date()
     form = timestamps.Form.parse(SWEEP_FORM)
     template = hl7_factory.build(message_type)
     variants = hl7_factory.variants(template, fields)
@@ -127,11 +117,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
         by_outcome.setdefault(outcome, set()).add(minute)
     unit = "" if label == "full sweep" else " sampled"
     for outcome, bad in sorted(by_outcome.items(), key=lambda kv: min(kv[1])):
-        runs = timestamps.compress_runs(bad, sent)
-        ranges = ", ".join(
-            timestamps.hhmm(a) if a == b else f"{timestamps.hhmm(a)}-{timestamps.hhmm(b)}"
-            for a, b in runs
-        )
+        ranges = sweep.minute_ranges(bad, sent)
         problems.append(
             f"{ranges} ({len(bad)} of {len(sent)}{unit} minutes) rejected with {outcome}"
         )
@@ -149,13 +135,15 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
 def test_time_sweep_sampled(check, profile, hl7_address, hl7_factory, transcript):
     """Default run: one minute in every hour (24 messages) -- enough to see an hour that
     never works; ``-m sweep`` runs all 1,440 minutes."""
-    _sweep(check, profile, hl7_address, hl7_factory, transcript, SAMPLE_MINUTES, "sampled sweep")
+    _sweep(
+        check, profile, hl7_address, hl7_factory, transcript, sweep.SAMPLE_MINUTES, "sampled sweep"
+    )
 
 
 @pytest.mark.sweep
 @pytest.mark.check("hl7.timestamp.sweep")
 def test_time_sweep_full_day(check, profile, hl7_address, hl7_factory, transcript):
-    _sweep(check, profile, hl7_address, hl7_factory, transcript, list(range(1440)), "full sweep")
+    _sweep(check, profile, hl7_address, hl7_factory, transcript, sweep.FULL_DAY, "full sweep")
 
 
 @pytest.mark.check("hl7.resend.same_control_id")

@@ -1,5 +1,6 @@
-"""Fixtures of the end-to-end workflow suite (issue 6): the MLLP client and message
-factory of the HL7 suite, the device's worklist queries, and the timestamp forms.
+"""Fixtures of the end-to-end workflow suite (HL7 order or appointment in, worklist
+item out): the MLLP client and message factory of the HL7 suite (suites/conftest.py),
+the device's worklist queries, and the timestamp forms.
 
 A target without an HL7 address (a DICOM-only live target, a DCMTK process target)
 skips every workflow check with one line.
@@ -9,22 +10,25 @@ from __future__ import annotations
 
 import pytest
 
-from interopgate.plugin import STATE, parametrize_from_profile
-from suites.conftest import mllp_address
+from interopgate.suite_support import mllp_address, parametrize_from_profile
+from interopgate.workflow import Flow
 
 # ``@pytest.mark.cancel_mode("mark")`` restricts a cancel check to profiles with that
 # hl7.cancel; under the other it is not applicable (deselected and listed).
-PARAMETERS = {"cancel_mode": lambda p: [p.hl7.cancel]}
-WHAT = {"cancel_mode": "hl7.cancel value this check is for (remove or mark)"}
+# ``workflow_form``: each timestamp form the target must accept, or the plain
+# YYYYMMDDHHMMSS when the profile lists none.
+PARAMETERS = {
+    "cancel_mode": lambda p: [p.hl7.cancel],
+    "workflow_form": lambda p: p.hl7.timestamp_forms or ["YYYYMMDDHHMMSS"],
+}
+WHAT = {
+    "cancel_mode": "hl7.cancel value this check is for (remove or mark)",
+    "workflow_form": "timestamp form (hl7.timestamp_forms)",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
-    loaded = metafunc.config.stash[STATE].loaded
-    if "workflow_form" in metafunc.fixturenames:
-        forms = loaded.profile.hl7.timestamp_forms if loaded else []
-        forms = forms or ["YYYYMMDDHHMMSS"]
-        metafunc.parametrize("workflow_form", forms, ids=[str(f) for f in forms])
 
 
 @pytest.fixture
@@ -35,3 +39,9 @@ def hl7_address(target, profile) -> tuple[str, int]:
     if profile.dicom.worklist is None:
         pytest.skip("the profile has no dicom.worklist section (the device queries no MWL)")
     return address
+
+
+@pytest.fixture
+def flow(profile, hl7_client, hl7_factory, device, transcript) -> Flow:
+    """The workflow engine over this check's MLLP client, factory and worklist queries."""
+    return Flow(profile, hl7_client, hl7_factory, device, transcript)

@@ -172,13 +172,6 @@ class ReferenceSite:
         ).start()
         self.hl7_address = self._hl7.address
 
-    def configure_hl7(self, *, cancel: str, cancel_status: str) -> None:
-        """Follow the profile's promise about HL7 cancels (``hl7.cancel``, ``cancel_status``):
-        remove the worklist item, or keep it marked (PS3.3 C.4.10 SPS Status)."""
-        self.config.hl7_cancel, self.config.hl7_cancel_status = cancel, cancel_status
-        if self._hl7 is not None:
-            self._hl7.cancel, self._hl7.cancel_status = cancel, cancel_status
-
     def stop(self) -> None:
         if self._hl7:
             self._hl7.stop()

@@ -32,7 +32,6 @@ class RunningTarget:
     endpoint: Endpoint
     hl7_address: tuple[str, int] | None = None
     seeder: Any = None  # a seeding.Seeder for this target
-    site: Any = None  # the ReferenceSite when kind == "embedded"
     logs: list[Path] = field(default_factory=list)
     name: str = ""  # e.g. "orthanc", "dcmtk-wlmscpfs"; the column of the compatibility table
     pid: int | None = None  # process targets: the server's process id
@@ -58,5 +57,7 @@ def start(profile: Profile, calling_ae: str, work_dir: Path) -> Iterator[Running
         from interopgate.targets import process as module  # type: ignore[no-redef]
     else:
         from interopgate.targets import container as module  # type: ignore[no-redef]
-    with module.start(profile.target, calling_ae, work_dir) as running:  # type: ignore[attr-defined]
+    # The embedded site also plays what the profile's hl7: section says of the site.
+    options = {"hl7": profile.hl7} if kind == "embedded" else {}
+    with module.start(profile.target, calling_ae, work_dir, **options) as running:  # type: ignore[attr-defined]
         yield running

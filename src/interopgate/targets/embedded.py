@@ -1,4 +1,11 @@
-"""``kind: embedded``: the reference site (site/) on free loopback ports, per session."""
+"""``kind: embedded``: the reference site (site/) on free loopback ports, per session.
+
+The site plays the target the profile describes, also where the standard leaves the
+behaviour to the site: what an HL7 cancel does to the worklist item (``hl7.cancel``:
+remove it, or keep it with ``hl7.cancel_status``; PS3.3 C.4.10 has no Defined Term for
+a cancelled step). So the launcher takes the profile's ``hl7:`` section too, and the
+site starts configured: nothing is changed on it once it runs.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from interopgate.dicom.association import Endpoint
-from interopgate.profile import EmbeddedTarget
+from interopgate.profile import HL7, EmbeddedTarget
 from interopgate.seeding import EmbeddedSeeder
 from interopgate.site.pacs import ReferenceSite, SiteConfig
 from interopgate.targets import RunningTarget
 
 
 @contextlib.contextmanager
-def start(target: EmbeddedTarget, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
-    config = SiteConfig(ae_title=target.called_ae, faults=frozenset(target.faults))
+def start(
+    target: EmbeddedTarget, calling_ae: str, work_dir: Path, *, hl7: HL7 | None = None
+) -> Iterator[RunningTarget]:
+    hl7 = hl7 or HL7()
+    config = SiteConfig(
+        ae_title=target.called_ae,
+        faults=frozenset(target.faults),
+        hl7_cancel=hl7.cancel,
+        hl7_cancel_status=hl7.cancel_status,
+    )
     with ReferenceSite(config) as site:
         host, port = site.dicom_address
         hl7_host, hl7_port = site.hl7_address
@@ -28,7 +43,6 @@ def start(target: EmbeddedTarget, calling_ae: str, work_dir: Path) -> Iterator[R
                 host, port, target.called_ae, target.connect_timeout, target.dimse_timeout
             ),
             hl7_address=site.hl7_address,
-            site=site,
             name="embedded",
             seeder=EmbeddedSeeder(site),
         )

@@ -1,0 +1,161 @@
+"""C-FIND checks as lists of cases: queries on seeded data and the matches each must get.
+
+A matching check (PS3.4 C.2.2.2) sends a few queries for one information model and fails
+once, naming the first failing case: the query keys, the expected and the observed
+matches among the seeded entities. A live target may hold more entities than were
+seeded; only the seeded ones are judged. Besides the matches, a query must end with
+final status 0000H (PS3.4 C.4.1.2.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import pytest
+from pydicom.dataset import Dataset
+
+from interopgate.dicom.query import FindSession, InformationModel, build_identifier, describe_query
+
+Predicate = Callable[[Dataset], bool]
+
+
+class SeededEntities(Protocol):
+    """The seeded entities of each information model (fixtures/query_data.QueryData)."""
+
+    def identities(self, model: str, predicate: Predicate | None = None) -> set[str]: ...
+
+    def label(self, model: str, identity: str) -> str: ...
+
+
+class Seeded(Protocol):
+    """What the target was seeded with, or a skip when it could not be seeded for a model."""
+
+    def require(self, model: str) -> SeededEntities: ...
+
+
+@dataclasses.dataclass
+class Case:
+    """One query: its matching keys and which seeded entities must match."""
+
+    what: str
+    match: dict[str, Any]
+    expected: Predicate
+    charset: str | None = None  # Specific Character Set (0008,0005) of the query
+
+
+def value(entity: Dataset, keyword: str) -> str:
+    """An entity's value as text without padding (PS3.5 6.2: trailing spaces do not count)."""
+    return str(entity.get(keyword, "") or "").strip()
+
+
+def sps_value(entity: Dataset, keyword: str) -> str:
+    """The value in a worklist item's first Scheduled Procedure Step (PS3.4 K.6.1.2.2)."""
+    items = entity.get("ScheduledProcedureStepSequence") or []
+    return value(items[0], keyword) if items else ""
+
+
+def date_key(model: InformationModel) -> str:
+    """The date attribute a range query of the model asks for (PS3.4 C.2.2.2.5)."""
+    return {
+        "study": "StudyDate",
+        "patient": "PatientBirthDate",
+        "worklist": "ScheduledProcedureStepStartDate",
+    }[model.name]
+
+
+def date_of(model: InformationModel, entity: Dataset) -> str:
+    key = date_key(model)
+    return sps_value(entity, key) if model.name == "worklist" else value(entity, key)
+
+
+def _names(matches: Iterable[str], data: SeededEntities, model: str) -> str:
+    shown = sorted(data.label(model, m) for m in matches)
+    return "{" + ", ".join(shown) + "}" if shown else "no match"
+
+
+def run_cases(check, device, seeded: Seeded, model: InformationModel, cases: list[Case]) -> None:
+    """Send every case over one association; fail once with the first failing case (and
+    the count of others). A model the SCP does not offer skips with its refusal."""
+    data = seeded.require(model.name)
+    known = data.identities(model.name)
+    failures = []
+    with FindSession(device, model) as session:
+        for case in cases:
+            identifier = build_identifier(model, case.match, charset=case.charset)
+            outcome = session.find(identifier)
+            if not outcome.accepted:
+                pytest.skip(f"{model.label} not available: {outcome.refusal}")
+            expected = data.identities(model.name, case.expected)
+            observed = set(outcome.identities()) & known
+            if observed != expected or outcome.final_status != "0000H":
+                failures.append((case, identifier, expected, observed, outcome.final_status))
+    if failures:
+        case, identifier, expected, observed, final = failures[0]
+        more = f" ({len(failures) - 1} more case(s) failed too)" if len(failures) > 1 else ""
+        difference = []
+        if expected - observed:
+            difference.append(f"missing {_names(expected - observed, data, model.name)}")
+        if observed - expected:
+            difference.append(f"unexpected {_names(observed - expected, data, model.name)}")
+        check.fail(
+            f"{model.label} {describe_query(identifier)}: {case.what}{more}",
+            expected=f"{_names(expected, data, model.name)}, final status 0000H",
+            observed=f"{_names(observed, data, model.name)}, final status {final}"
+            + "".join(f"\n    {line}" for line in difference),
+        )
+
+
+class PatientRootStudies:
+    """The seeded studies as Patient Root answers at STUDY level under a patient (its
+    hierarchy, PS3.4 C.4.1.2.1): the identity of a match is its Study Instance UID."""
+
+    def __init__(self, seeded: Seeded) -> None:
+        self.seeded = seeded
+
+    def require(self, model: str) -> SeededEntities:
+        return _Studies(self.seeded.require("patient"))
+
+
+class _Studies:
+    def __init__(self, data: SeededEntities) -> None:
+        self.data = data
+
+    def identities(self, model: str, predicate: Predicate | None = None) -> set[str]:
+        return self.data.identities("study", predicate)
+
+    def label(self, model: str, identity: str) -> str:
+        return self.data.label("study", identity)
+
+
+# PS3.4 C.4.1.1.3.2: besides the requested keys an SCP may return these.
+ALLOWED_EXTRA = {
+    "SpecificCharacterSet",
+    "QueryRetrieveLevel",
+    "RetrieveAETitle",
+    "InstanceAvailability",
+    "StorageMediaFileSetID",
+    "StorageMediaFileSetUID",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+}
+
+
+def key_problems(request: Dataset, response: Dataset, path: str = "") -> list[str]:
+    """Requested keys missing from a response (PS3.4 C.2.2.1.2), also inside sequence
+    items, and keys it returned unasked beyond ALLOWED_EXTRA (C.4.1.1.3.2)."""
+    problems = []
+    for element in request:
+        name = f"{path}{element.keyword} {element.tag}"
+        if element.tag not in response:
+            problems.append(f"{name} missing")
+        elif element.VR == "SQ" and element.value and len(element.value[0]):
+            for index, item in enumerate(response[element.tag].value):
+                problems += key_problems(
+                    element.value[0], item, f"{path}{element.keyword}[{index}]."
+                )
+    for element in response:
+        if element.tag not in request and element.keyword not in ALLOWED_EXTRA:
+            problems.append(f"{path}{element.keyword} {element.tag} returned but not requested")
+    return problems

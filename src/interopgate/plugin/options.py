@@ -1,0 +1,125 @@
+"""Command-line options and ini keys of a conformance run, and how they resolve."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from interopgate.site.faults import FAULTS
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("interopgate", "InteropGate conformance run")
+    group.addoption(
+        "--profile",
+        dest="ig_profile",
+        metavar="NAME|PATH",
+        help="vendor profile: a name in profiles/ (e.g. agfa-cr) or a path to a YAML file. "
+        "`interopgate profiles` lists them.",
+    )
+    group.addoption(
+        "--target",
+        dest="ig_target",
+        metavar="SPEC",
+        help="override the profile's target: 'embedded', a target profile in "
+        "profiles/targets/ (e.g. orthanc), or dicom://CALLED_AE@host:port for a live system.",
+    )
+    group.addoption(
+        "--target-host",
+        dest="ig_target_host",
+        metavar="HOST",
+        help="the target's host; makes the target live (with --dicom-port) if it is not",
+    )
+    group.addoption(
+        "--dicom-port",
+        dest="ig_dicom_port",
+        type=_port,
+        metavar="PORT",
+        help="the target's DICOM port; makes the target live if it is not",
+    )
+    group.addoption(
+        "--hl7-port",
+        dest="ig_hl7_port",
+        type=_port,
+        metavar="PORT",
+        help="the target's HL7 (MLLP) port; makes the target live if it is not",
+    )
+    group.addoption(
+        "--called-ae",
+        dest="ig_called_ae",
+        metavar="AE",
+        help="the target's AE title (called AE), for any target kind",
+    )
+    group.addoption(
+        "--site-fault",
+        dest="ig_faults",
+        action="append",
+        default=[],
+        metavar="FAULT",
+        help="switch on a fault of the embedded reference site (repeatable); "
+        f"one of: {', '.join(FAULTS)}",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="ig_report_dir",
+        metavar="DIR",
+        help="where junit.xml, report.html and evidence/ go (default: reports/, "
+        "ini: interopgate_report_dir)",
+    )
+    group.addoption(
+        "--profiles-dir",
+        dest="ig_profiles_dir",
+        metavar="DIR",
+        help="where profile names are looked up (default: profiles/ under the rootdir, "
+        "ini: interopgate_profiles_dir)",
+    )
+    group.addoption(
+        "--repeat",
+        dest="ig_repeat",
+        type=int,
+        metavar="N",
+        help="send each worklist completeness query N times and report how many of the N "
+        "failed, for intermittent defects (default 3, ini: interopgate_repeat)",
+    )
+    parser.addini("interopgate_repeat", "default for --repeat", default="3")
+    parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
+    parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")
+
+
+def _port(text: str) -> int:
+    """argparse type for the port options: an integer 1-65535, else one sentence."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number 1-65535, got {text!r}")
+    return int(text)
+
+
+def target_fields(config: pytest.Config) -> dict[str, object]:
+    """The --target-host/--dicom-port/--hl7-port/--called-ae overrides that were given."""
+    fields = {
+        "host": config.option.ig_target_host,
+        "dicom_port": config.option.ig_dicom_port,
+        "hl7_port": config.option.ig_hl7_port,
+        "called_ae": config.option.ig_called_ae,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def report_dir(config: pytest.Config) -> Path:
+    return Path(config.option.ig_report_dir or config.getini("interopgate_report_dir"))
+
+
+def profiles_dir(config: pytest.Config) -> Path:
+    """Where profile names are looked up; relative to the rootdir, not the cwd."""
+    path = Path(config.option.ig_profiles_dir or config.getini("interopgate_profiles_dir"))
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def resolve_repeat(config: pytest.Config) -> None:
+    """``--repeat`` or its ini default, checked once (1 or more) and kept in the option."""
+    repeat = config.option.ig_repeat
+    repeat = int(config.getini("interopgate_repeat")) if repeat is None else repeat
+    if repeat < 1:
+        raise pytest.UsageError(f"interopgate: --repeat={repeat}: expected 1 or more")
+    config.option.ig_repeat = repeat

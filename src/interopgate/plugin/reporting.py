@@ -1,0 +1,121 @@
+"""What a run reports: reports/ by default (junit.xml, report.html), the header, the
+wire transcript and the target's fate on a failed check, a stale known deviation in
+one sentence, and the summary of where everything went."""
+
+from __future__ import annotations
+
+import pytest
+
+from interopgate.plugin.state import STATE, TRANSCRIPT, RunState, run_state
+
+
+def configure(config: pytest.Config, state: RunState) -> None:
+    """Point junitxml and pytest-html at the report directory unless told otherwise
+    (not on an xdist worker: the controller writes the reports)."""
+    if not hasattr(config, "workerinput"):
+        if getattr(config.option, "xmlpath", None) is None:
+            config.option.xmlpath = str(state.report_dir / "junit.xml")
+        if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+            config.option.htmlpath = str(state.report_dir / "report.html")
+            config.option.self_contained_html = True
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlReport(state), "interopgate-html")
+
+
+class HtmlReport:
+    """pytest-html hooks, registered only when pytest-html is installed."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_html_report_title(self, report) -> None:
+        loaded = self.state.loaded
+        report.title = f"InteropGate: {loaded.profile.name}" if loaded else "InteropGate"
+
+    def pytest_html_results_summary(self, prefix, summary, postfix) -> None:
+        loaded = self.state.loaded
+        if loaded is None:
+            return
+        profile = loaded.profile
+        target = getattr(self.state.target, "description", profile.target.kind)
+        prefix.extend(
+            [
+                f"<p>Profile <b>{profile.name}</b> ({loaded.source}): device "
+                f"{profile.device.ae_title}, modality {profile.device.modality}.</p>",
+                f"<p>Target: {target}.</p>",
+            ]
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = run_state(config)
+    if state.loaded is None:
+        return []
+    profile = state.loaded.profile
+    chain = " extends ".join(p.stem for p in reversed(state.loaded.chain))
+    lines = [
+        f"interopgate profile: {profile.name} ({state.loaded.source}; {chain})",
+        f"device: AE {profile.device.ae_title}, modality {profile.device.modality}, "
+        f"max PDU {profile.dicom.max_pdu}",
+    ]
+    if state.target is not None:
+        lines.append(f"target: {state.target.description}")
+    elif state.unavailable:
+        lines.append(f"target: {profile.target.kind} - SKIPPED: {state.unavailable}")
+    elif state.fatal:
+        lines.append(f"target: {profile.target.kind} - UNAVAILABLE (see below)")
+    else:
+        lines.append(f"target: {profile.target.kind} (started per xdist worker)")
+    if profile.known_deviations:
+        lines.append(f"known deviations: {len(profile.known_deviations)}")
+    lines.append(f"reports: {state.report_dir}/ (junit.xml, report.html, evidence/)")
+    return lines
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    transcript = item.stash.get(TRANSCRIPT, None)
+    if report.when == "call" and transcript is not None:
+        state = run_state(item.config)
+        if report.failed or hasattr(report, "wasxfail"):
+            path = transcript.write()
+            if path is not None:
+                state.evidence_files.append(path)
+            report.sections.append(("wire transcript", transcript.text()))
+        problem = _target_problem(state) if report.failed else None
+        if problem:
+            report.longrepr = f"{report.longrepr}\n  target: {problem}"
+        if report.failed and "XPASS(strict)" in str(report.longrepr):
+            report.longrepr = (
+                f"known deviation no longer observed: {item.nodeid} passes, so the deviation "
+                "declared in the profile's known_deviations is stale; remove it "
+                f"({state.loaded.source})"  # type: ignore[union-attr]
+            )
+    return report
+
+
+def _target_problem(state: RunState) -> str | None:
+    """What happened to the target, if it died during the run (process targets)."""
+    return state.target.problem() if state.target is not None else None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.loaded is None or hasattr(config, "workerinput"):
+        return
+    parts = [f"{config.option.xmlpath}"]
+    if getattr(config.option, "htmlpath", None):
+        parts.append(config.option.htmlpath)
+    if state.evidence_files:
+        parts.append(
+            f"{len(state.evidence_files)} evidence file(s) in {state.report_dir}/evidence/"
+        )
+    logs = state.target.logs if state.target is not None else None
+    if logs:
+        parts.append("target log " + ", ".join(map(str, logs)))
+    if state.not_applicable:
+        terminalreporter.write_sep("-", f"{len(state.not_applicable)} check(s) not applicable here")
+        for line in state.not_applicable:
+            terminalreporter.write_line(line)
+    terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))

@@ -1,0 +1,42 @@
+"""The instant and the minutes the HL7 timestamp and end-to-end workflow sweeps send.
+
+A receiver that refuses only some appointment times (HL7 2.5 §2.A.74 TS, §2.A.22 DTM),
+or turns only some of them into incomplete worklist items, fails intermittently: one
+message proves little. The sweeps send the same appointment at many minutes of one day
+and name the runs of minutes that went wrong, so both suites share the day, the sample
+and the way runs are written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from interopgate.hl7.timestamps import compress_runs, hhmm
+
+# Every unit distinct and non-zero, outside the 08/09 hours, with a UTC offset: a value
+# whose rendering in any form shows which unit went where.
+INSTANT = dt.datetime(2024, 9, 30, 14, 37, 25, 123400, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+# One minute per hour, :00 in even hours and :59 in odd ones: every hour, both minute
+# extremes, 24 messages; ``-m sweep`` sends all of FULL_DAY.
+SAMPLE_MINUTES = [hour * 60 + (59 if hour % 2 else 0) for hour in range(24)]
+FULL_DAY = list(range(24 * 60))
+
+
+def when(minute: int | None = None) -> dt.datetime:
+    """INSTANT on tomorrow (a target may refuse appointments in the past); with
+    ``minute``, that minute of the day (seconds and fraction zero, offset kept)."""
+    day = dt.date.today() + dt.timedelta(days=1)
+    moment = INSTANT.replace(year=day.year, month=day.month, day=day.day)
+    if minute is not None:
+        moment = moment.replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+    return moment
+
+
+def minute_ranges(minutes: Iterable[int], sent: list[int]) -> str:
+    """``08:00-09:59, 14:00``: the runs of ``minutes`` that are consecutive in ``sent``
+    (minute ranges for a full sweep, runs of samples for a sampled one)."""
+    return ", ".join(
+        hhmm(first) if first == last else f"{hhmm(first)}-{hhmm(last)}"
+        for first, last in compress_runs(set(minutes), sent)
+    )
