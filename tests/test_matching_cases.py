@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
 from interopgate import checks, targets
-from interopgate.dicom.client import DeviceClient
+from interopgate.device import DeviceClient
 from interopgate.dicom.query import MODELS
 from interopgate.evidence import Transcript
 from interopgate.matching_cases import (

@@ -33,6 +33,7 @@ from tests.worklist_items import worklist_item
 PACKAGE = Path(process.__file__).parent
 # Lower layers first; a module may import only from layers before its own.
 LAYERS = [
+    {"running"},
     {"launch", "worklist_files", "preflight"},
     {"dcmtk", "orthanc"},
     {"messagefoundry"},  # wlmscpfs plus an HL7 engine: builds on dcmtk

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from fixtures.hl7_messages import HL7MessageFactory
 from fixtures.patients import make_faker
 from interopgate import targets
-from interopgate.dicom.client import DeviceClient
+from interopgate.device import DeviceClient
 from interopgate.dicom.query import SPS
 from interopgate.evidence import Transcript
 from interopgate.hl7 import worklist_mapping as wm

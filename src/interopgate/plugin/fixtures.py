@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from interopgate.dicom.client import DeviceClient
+from interopgate.device import DeviceClient
 from interopgate.evidence import Transcript, evidence_name
 from interopgate.plugin.collection import check_of
 from interopgate.plugin.state import TRANSCRIPT, run_state

@@ -9,40 +9,20 @@ targets start a third-party server and wait until it answers.
 Layout, imports pointing down only: :mod:`.embedded`, :mod:`.live`, :mod:`.process`,
 :mod:`.container` (one per kind) → the server modules :mod:`.dcmtk`, :mod:`.orthanc`,
 :mod:`.messagefoundry` → :mod:`.launch` (ports, processes, readiness) and
-:mod:`.worklist_files` (``*.wl`` seeding). This package's ``__init__`` imports none of
-them until :func:`start` picks one.
+:mod:`.worklist_files` (``*.wl`` seeding) → :mod:`.running` (:class:`RunningTarget`).
+This package's ``__init__`` imports only :mod:`.running` until :func:`start` picks a kind.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from interopgate.dicom.association import Endpoint
 from interopgate.profile import Profile
+from interopgate.targets.running import RunningTarget
 
-
-@dataclass
-class RunningTarget:
-    kind: str
-    description: str
-    endpoint: Endpoint
-    hl7_address: tuple[str, int] | None = None
-    seeder: Any = None  # a seeding.Seeder for this target
-    logs: list[Path] = field(default_factory=list)
-    name: str = ""  # e.g. "orthanc", "dcmtk-wlmscpfs"; the column of the compatibility table
-    pid: int | None = None  # process targets: the server's process id
-    # (AE title, host, port) the target knows as C-MOVE destination, for retrieve checks
-    move_destination: tuple[str, str, int] | None = None
-    details: dict[str, Any] = field(default_factory=dict)  # config paths, REST base URL, ...
-    # None while the target is fine, else one sentence on what happened to it (it died)
-    health: Callable[[], str | None] | None = None
-
-    def problem(self) -> str | None:
-        return self.health() if self.health else None
+__all__ = ["RunningTarget", "start"]
 
 
 @contextlib.contextmanager

@@ -25,8 +25,8 @@ from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ContainerTarget
 from interopgate.seeding import StoreSeeder
-from interopgate.targets import RunningTarget
 from interopgate.targets.launch import HOST, answers_echo, endpoint_on, wait_ready
+from interopgate.targets.running import RunningTarget
 from interopgate.targets.worklist_files import WorklistFileSeeder, lock_folder, wlmscpfs_folder
 
 DOCKER_DIR = Path(__file__).resolve().parents[3] / "docker"

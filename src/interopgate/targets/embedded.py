@@ -17,7 +17,7 @@ from interopgate.dicom.association import Endpoint
 from interopgate.profile import HL7, EmbeddedTarget
 from interopgate.seeding import EmbeddedSeeder
 from interopgate.site.pacs import ReferenceSite, SiteConfig
-from interopgate.targets import RunningTarget
+from interopgate.targets.running import RunningTarget
 
 
 @contextlib.contextmanager

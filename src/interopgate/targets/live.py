@@ -8,9 +8,9 @@ from pathlib import Path
 
 from interopgate.profile import LiveTarget
 from interopgate.seeding import StoreSeeder
-from interopgate.targets import RunningTarget
 from interopgate.targets.launch import endpoint_on
 from interopgate.targets.preflight import require
+from interopgate.targets.running import RunningTarget
 
 
 @contextlib.contextmanager

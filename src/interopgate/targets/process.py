@@ -26,7 +26,6 @@ from pathlib import Path
 from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
-from interopgate.targets import RunningTarget
 from interopgate.targets.dcmtk import Dcmqrscp, Wlmscpfs
 from interopgate.targets.launch import (
     HOST,
@@ -44,6 +43,7 @@ from interopgate.targets.launch import (
 )
 from interopgate.targets.messagefoundry import MessageFoundrySite
 from interopgate.targets.orthanc import Orthanc
+from interopgate.targets.running import RunningTarget
 
 # The process servers by the name a profile gives as ``target.server``; ProcessTarget's
 # Literal in profile.py lists the same names (tests/test_target_layout.py keeps them equal).

@@ -1,0 +1,1 @@
+"""The embedded reference site: PACS + worklist SCP, its HL7 interface, and the fault catalogue."""
