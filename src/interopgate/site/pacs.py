@@ -264,6 +264,11 @@ class ReferenceSite:
             return [ds for ds in self.instances.values() if dataset_matches(query, ds, options)]
 
     def _on_get(self, event: evt.Event) -> Iterator[object]:
+        yield from self._sub_operations(event)
+
+    def _sub_operations(self, event: evt.Event) -> Iterator[object]:
+        """What pynetdicom's C-GET/C-MOVE handlers yield after the destination: the number
+        of sub-operations, then one instance each, stopping on C-CANCEL (PS3.4 C.4.2.3)."""
         matches = self._matching_instances(event.identifier)
         if matches is None:
             yield IDENTIFIER_MISMATCH, None
@@ -281,16 +286,7 @@ class ReferenceSite:
             yield None, None  # pynetdicom answers A801 (move destination unknown)
             return
         yield destination
-        matches = self._matching_instances(event.identifier)
-        if matches is None:
-            yield IDENTIFIER_MISMATCH, None
-            return
-        yield len(matches)
-        for ds in matches:
-            if event.is_cancelled:
-                yield CANCEL, None
-                return
-            yield PENDING, ds
+        yield from self._sub_operations(event)
 
 
 def _worklist_key(item: Dataset) -> tuple[str, str]:
