@@ -346,6 +346,46 @@ def feed_for(profile: Any, target: Any) -> WorklistFeed | None:
     return None
 
 
+def order_messages(profile: Any) -> tuple[str, str]:
+    """(create, cancel) as the feed sends them for the profile's ``hl7.messages``, the
+    way the workflow engine picks the family: ("SIU^S12", "SIU^S15") or ("ORM^O01 NW",
+    "ORM^O01 ORC-1 CA")."""
+    messages = profile.hl7.messages or ["SIU^S12"]
+    family = next((f for f in ("SIU", "ORM", "OMI") if any(m.startswith(f) for m in messages)), "")
+    if family == "SIU":
+        return "SIU^S12", "SIU^S15"
+    if family:
+        message = "ORM^O01" if family == "ORM" else "OMI^O23"
+        return f"{message} NW", f"{message} ORC-1 CA"
+    return "", ""
+
+
+def plan(profile: Any, target: Any, keep: bool) -> str | None:
+    """The header's line on how this run seeds the worklist over HL7, or None."""
+    worklist = profile.dicom.worklist
+    feed = feed_for(profile, target)
+    if feed is None:
+        if worklist is not None and worklist.source == "hl7":
+            return (
+                "worklist: dicom.worklist.source is hl7, but the target has no HL7 port: "
+                "the checks that need generated items are skipped"
+            )
+        return None
+    create, cancel = order_messages(profile)
+    if not create:
+        return (
+            f"worklist: fed over HL7 to {feed.address}, but hl7.messages has no create "
+            "message (SIU^S12, ORM^O01, OMI^O23): the checks that need items are skipped"
+        )
+    after = (
+        "kept after the run (--keep-worklist)"
+        if keep
+        else f"cancelled after the run ({cancel}), leaving a shared RIS as it was "
+        "(--keep-worklist keeps them)"
+    )
+    return f"worklist: generated items fed as {create} to {feed.address} when first needed; {after}"
+
+
 def _generic(problem: str) -> str:
     """A problem without its item-specific parts, so equal problems count together."""
     return problem.split(" (MSA-", 1)[0] if "(MSA-" in problem else problem
