@@ -19,6 +19,7 @@ with the reason, so the checks that need that data are skipped, never faked.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -387,8 +388,9 @@ def plan(profile: Any, target: Any, keep: bool) -> str | None:
 
 
 def _generic(problem: str) -> str:
-    """A problem without its item-specific parts, so equal problems count together."""
-    return problem.split(" (MSA-", 1)[0] if "(MSA-" in problem else problem
+    """A problem without the item's own control ID (MSA-2), so equal problems count
+    together: ``SIU^S12 not accepted (MSA-1 AE, ERR ...)``."""
+    return re.sub(r", MSA-2 [^,)]*", "", problem)
 
 
 def _outcomes() -> tuple[type[BaseException], ...]:
