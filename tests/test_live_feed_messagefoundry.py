@@ -103,3 +103,30 @@ def test_order_fed_worklist(run_suites, tmp_path, message_type):
         assert "worklist: 6 run (6 passed); 0 skipped" in output
         assert f"cancelled ({message_type} ORC-1 CA)" in output, output
         assert sorted(p.name for p in folder.iterdir()) == ["lockfile"]
+
+
+def test_process_target_fed_over_hl7_with_source_hl7(run_suites, tmp_path):
+    """``dicom.worklist.source: hl7`` on the process target: its items come through the
+    engine instead of ``.wl`` files written by the harness."""
+    profile = tmp_path / "hl7-fed.yaml"
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "extends": str(PROFILES / "agfa-cr.yaml"),
+                "dicom": {
+                    "worklist": {
+                        "query": {"Modality": "CR", "ScheduledProcedureStepStartDate": "today"},
+                        "source": "hl7",
+                    }
+                },
+            }
+        )
+    )
+    result, _ = run_suites(
+        f"--profile={profile}", f"--target={SERVER}", "-k", "test_worklist", suites=WORKLIST_SUITE
+    )
+    output = result.stdout.str()
+    assert result.ret == 0, output
+    assert "worklist: generated items fed as SIU^S12 to 127.0.0.1:" in output
+    assert "worklist: 6 run (6 passed); 0 skipped" in output
+    assert "item(s) fed as SIU^S12" in output
