@@ -172,3 +172,19 @@ def test_refusing_hl7_port_is_one_clear_line(run_suites, tmp_path):
     assert result.ret == 3, output
     assert "Traceback" not in output
     assert "HL7" in output and "127.0.0.1" in output
+
+
+def test_xdist_workers_share_the_fed_items_and_the_last_cancels(run_suites, tmp_path):
+    """Two workers on one live RIS: one feeds, the other uses the same items (no resend
+    under the other's queries), and only the last to finish cancels them."""
+    with interopgate_site() as (_, line):
+        ae, host, dicom_port, hl7_port = site_address(line)
+        profile = live_profile(tmp_path / "ris.yaml", ae, host, dicom_port, hl7_port)
+        result, junit = run_suites(
+            f"--profile={profile}", "-n", "2", "-k", SELECT, suites=WORKLIST_SUITE
+        )
+        output = result.stdout.str()
+        assert result.ret == 0, output
+        assert {c.outcome for c in worklist_cases(junit)} == {"passed"}, output
+        assert "worklist feed after the run: 14 of 14 fed item(s) cancelled" in output
+        assert worklist_accessions(ae, host, dicom_port) == []

@@ -19,10 +19,11 @@ with the reason, so the checks that need that data are skipped, never faked.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,6 +89,7 @@ class FedItem:
     problem: str | None = None  # why the checks cannot use it; None = queryable
     cancel: str | None = None  # the cancel's ACK in one line, once sent
     order: Any = None  # (patient, appointment, pins, charset) to build the cancel
+    shared: bool = False  # sent by another xdist worker of the run, not by this one
 
 
 def is_accepted(ack: str) -> bool:
@@ -134,7 +136,7 @@ class WorklistFeed:
 
     # ---------------------------------------------------------------- seeding
 
-    def __call__(self, items: Sequence[Dataset]) -> SeedReceipt:
+    def __call__(self, items: Sequence[Dataset], *, send: bool = True) -> SeedReceipt:
         from interopgate.evidence import Transcript
 
         if self._profile is None:
@@ -144,7 +146,7 @@ class WorklistFeed:
         transcript = Transcript(f"worklist feed over HL7 to {self.address}", self.evidence)
         started = time.monotonic()
         try:
-            self._feed(list(items), transcript)
+            self._feed(list(items), transcript, send)
         except _outcomes() as exc:  # the workflow engine's skips/fails, as one reason
             raise TargetUnavailable(
                 f"worklist feed over HL7 to {self.address}: {exc.msg}"
@@ -185,7 +187,7 @@ class WorklistFeed:
         self.mapping = flow.mapping
         return flow
 
-    def _feed(self, items: list[Dataset], transcript) -> None:
+    def _feed(self, items: list[Dataset], transcript, send: bool) -> None:
         from interopgate.hl7.mllp import MLLPClient
 
         settings = self._profile.hl7
@@ -196,6 +198,13 @@ class WorklistFeed:
             flow.require("create")
             for item in items:
                 order = order_of(item, flow.mapping, settings.encoding, self._factory)
+                if not send:  # another xdist worker fed it and holds it: only look
+                    accession = str(item.get("AccessionNumber", "") or "").strip()
+                    self.fed.append(
+                        FedItem(accession, "", "", "", "fed by another xdist worker", "")
+                    )
+                    self.fed[-1].order, self.fed[-1].shared = order, True
+                    continue
                 sent = flow.send(self._build(flow, "create", order))
                 fed = FedItem(
                     sent.accession,
@@ -272,7 +281,7 @@ class WorklistFeed:
         from interopgate.evidence import Transcript
         from interopgate.hl7.mllp import MLLPClient
 
-        accepted = [f for f in self.fed if is_accepted(f.ack)]
+        accepted = [f for f in self.fed if is_accepted(f.ack) or f.shared]
         if not accepted:
             self.withdrawn = "nothing to cancel"
             return self.withdrawn
@@ -323,15 +332,52 @@ class WorklistFeed:
         """``14 of 14 item(s) fed as SIU^S12 to host:port, returned within 0.31 s``."""
         usable = [f for f in self.fed if f.problem is None]
         types = sorted({f.message_type for f in self.fed if f.message_type}) or ["(nothing)"]
-        line = (
-            f"{len(usable)} of {len(self.fed)} item(s) fed as {', '.join(types)} to {self.address}"
-        )
+        how = f"fed as {', '.join(types)}"
+        if self.fed and all(f.shared for f in self.fed):
+            how = "fed by another xdist worker of this run"
+        line = f"{len(usable)} of {len(self.fed)} item(s) {how} to {self.address}"
         if usable:
             slowest = max(f.seconds or 0.0 for f in usable)
             line += f", each returned by the worklist within {slowest:.2f} s"
         if len(usable) < len(self.fed):
             line += f"; not usable: {self.common_problem()}"
         return line
+
+
+class FeedLease:
+    """xdist workers on one live RIS each feed the same items (same ``--seed``, same
+    accessions: a resend replaces, HL7 2.5 §2.10.2) and share them: a count in a file,
+    under an exclusive lock, so only the last worker to finish cancels them while no
+    other still queries them. Without xdist there is nothing to share (``path`` None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _count(self, delta: int) -> Iterator[int]:
+        if self.path is None:
+            yield 1 if delta > 0 else 0
+            return
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # held while the caller feeds or cancels
+            file.seek(0)
+            count = max(0, int(file.read().strip() or 0) + delta)
+            file.seek(0)
+            file.truncate()
+            file.write(str(count))
+            file.flush()
+            yield count
+
+    def take(self) -> contextlib.AbstractContextManager[int]:
+        """Count this worker in (feed inside the ``with``: no cancel runs meanwhile)."""
+        return self._count(+1)
+
+    def give_back(self) -> contextlib.AbstractContextManager[int]:
+        """Count this worker out; cancel inside the ``with`` when it yields 0."""
+        return self._count(-1)
 
 
 def feed_for(profile: Any, target: Any) -> WorklistFeed | None:

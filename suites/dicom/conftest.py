@@ -64,6 +64,7 @@ def query_data(pytestconfig: pytest.Config, profile, target):
     except TargetUnavailable as exc:
         seeded.instances = str(exc)
     feed = seeding.feed_for(profile, target)
+    lease = _lease(pytestconfig)
     if worklist is not None and worklist.source == "preloaded":
         pass  # the target holds the generated items already (same --seed)
     elif worklist is not None and worklist.source == "declared":
@@ -78,7 +79,10 @@ def query_data(pytestconfig: pytest.Config, profile, target):
             "hl7_port in the profile's target"
         )
     elif feed is not None:
-        _feed(pytestconfig, profile, target, feed, seeded)
+        with lease.take() as holders:
+            # holders > 1: another xdist worker fed the same items and still uses them;
+            # sending them again would replace items under its queries.
+            _feed(pytestconfig, profile, target, feed, seeded, send=holders == 1)
     else:
         try:
             target.seeder.add_worklist_items(data.worklist())
@@ -86,10 +90,21 @@ def query_data(pytestconfig: pytest.Config, profile, target):
             seeded.worklist = str(exc)
     yield seeded
     if feed is not None and feed.fed and not pytestconfig.option.ig_keep_worklist:
-        feed.withdraw()
+        with lease.give_back() as holders:
+            if holders == 0:  # no other xdist worker still uses the fed items
+                feed.withdraw()
+            else:
+                feed.withdrawn = "left to the last xdist worker still using them"
 
 
-def _feed(config: pytest.Config, profile, target, feed: seeding.WorklistFeed, seeded) -> None:
+def _lease(config: pytest.Config) -> seeding.FeedLease:
+    """Under xdist, one count per test run (its testrunuid) in the report directory."""
+    run = getattr(config, "workerinput", {}).get("testrunuid")
+    path = run_state(config).report_dir / f"worklist-feed-{run}.count" if run else None
+    return seeding.FeedLease(path)
+
+
+def _feed(config: pytest.Config, profile, target, feed: seeding.WorklistFeed, seeded, send) -> None:
     """Send the generated items as orders (seeding.WorklistFeed); record what did not
     arrive and which matching keys the site's mapping carries."""
     factory = HL7MessageFactory(
@@ -100,10 +115,12 @@ def _feed(config: pytest.Config, profile, target, feed: seeding.WorklistFeed, se
         charset=profile.hl7.encoding,
         pinned=profile.hl7.pin,
     )
-    evidence = run_state(config).report_dir / "evidence" / "worklist-feed.txt"
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    name = f"worklist-feed-{worker}.txt" if worker else "worklist-feed.txt"
+    evidence = run_state(config).report_dir / "evidence" / name
     feed.configure(profile, factory, target.endpoint, evidence)
     try:
-        receipt = feed(seeded.data.worklist())
+        receipt = feed(seeded.data.worklist(), send=send)
     except TargetUnavailable as exc:
         seeded.worklist = str(exc)
         return
