@@ -386,6 +386,9 @@ def feed_for(profile: Any, target: Any) -> WorklistFeed | None:
     worklist nothing else can write. None otherwise (or when the target has no HL7 port)."""
     worklist = profile.dicom.worklist
     feed = getattr(target.seeder, "worklist_feed", None)
+    if feed is None and worklist is not None and worklist.source == "hl7" and target.hl7_address:
+        feed = WorklistFeed(target.hl7_address)  # the embedded site's MLLP interface
+        target.seeder.worklist_feed = feed
     if worklist is None or feed is None:
         return None
     if worklist.source == "hl7" or (worklist.source == "generated" and target.kind == "live"):
