@@ -81,8 +81,17 @@ def run_cases(check, device, seeded: Seeded, model: InformationModel, cases: lis
     data = seeded.require(model.name)
     known = data.identities(model.name)
     failures = []
+    # A case the seeded data cannot express on this target (an item the HL7 feed could
+    # not place, a key its mapping does not carry) is left out with the reason, alone.
+    not_expressible = getattr(data, "not_expressible", lambda *_: None)
+    left_out = []
     with FindSession(device, model) as session:
         for case in cases:
+            reason = not_expressible(model.name, list(case.match), case.expected)
+            if reason:
+                left_out.append(f"{case.what}: {reason}")
+                check.transcript.note(f"case not run: {case.what}: {reason}")
+                continue
             identifier = build_identifier(model, case.match, charset=case.charset)
             outcome = session.find(identifier)
             if not outcome.accepted:
@@ -91,6 +100,8 @@ def run_cases(check, device, seeded: Seeded, model: InformationModel, cases: lis
             observed = set(outcome.identities()) & known
             if observed != expected or outcome.final_status != "0000H":
                 failures.append((case, identifier, expected, observed, outcome.final_status))
+    if left_out and len(left_out) == len(cases):
+        pytest.skip(f"no case can be judged on this target: {left_out[0]}")
     if failures:
         case, identifier, expected, observed, final = failures[0]
         more = f" ({len(failures) - 1} more case(s) failed too)" if len(failures) > 1 else ""

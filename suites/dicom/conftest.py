@@ -5,6 +5,11 @@ does not depend on which tests ran first; its UIDs derive from the seed, so seed
 twice (xdist workers on one live target, a re-run) stores the same entities. What the
 target cannot be seeded with is recorded, and the checks that need it are skipped with
 the reason: never failed, never faked.
+
+Worklist items reach a RIS the way its orders do, over HL7 (IHE RAD-4), when the
+profile says ``dicom.worklist.source: hl7`` or the target is a live one with an HL7
+port (:func:`interopgate.seeding.feed_for`); after the session the fed items are
+cancelled again unless ``--keep-worklist``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from dataclasses import dataclass, field
 import pytest
 from pydicom.dataset import Dataset
 
+from fixtures.hl7_messages import HL7MessageFactory
 from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
+from interopgate import seeding
 from interopgate.errors import TargetUnavailable
+from interopgate.plugin.state import run_state
 
 
 @dataclass
@@ -41,7 +49,7 @@ def _declared(items: list[dict]) -> list[Dataset]:
 
 
 @pytest.fixture(scope="session")
-def query_data(pytestconfig: pytest.Config, profile, target) -> SeededData:
+def query_data(pytestconfig: pytest.Config, profile, target):
     seed = pytestconfig.option.ig_seed
     data = make_query_data(
         make_faker(seed),
@@ -55,6 +63,8 @@ def query_data(pytestconfig: pytest.Config, profile, target) -> SeededData:
         target.seeder.store_instances(data.studies())
     except TargetUnavailable as exc:
         seeded.instances = str(exc)
+    feed = seeding.feed_for(profile, target)
+    lease = _lease(pytestconfig)
     if worklist is not None and worklist.source == "preloaded":
         pass  # the target holds the generated items already (same --seed)
     elif worklist is not None and worklist.source == "declared":
@@ -63,9 +73,57 @@ def query_data(pytestconfig: pytest.Config, profile, target) -> SeededData:
             "matching checks need generated items"
         )
         seeded.declared_worklist = _declared(worklist.items)
+    elif worklist is not None and worklist.source == "hl7" and feed is None:
+        seeded.worklist = (
+            "dicom.worklist.source is hl7, but the target has no HL7 (MLLP) address: set "
+            "hl7_port in the profile's target"
+        )
+    elif feed is not None:
+        with lease.take() as holders:
+            # holders > 1: another xdist worker fed the same items and still uses them;
+            # sending them again would replace items under its queries.
+            _feed(pytestconfig, profile, target, feed, seeded, send=holders == 1)
     else:
         try:
             target.seeder.add_worklist_items(data.worklist())
         except TargetUnavailable as exc:
             seeded.worklist = str(exc)
-    return seeded
+    yield seeded
+    if feed is not None and feed.fed and not pytestconfig.option.ig_keep_worklist:
+        with lease.give_back() as holders:
+            if holders == 0:  # no other xdist worker still uses the fed items
+                feed.withdraw()
+            else:
+                feed.withdrawn = "left to the last xdist worker still using them"
+
+
+def _lease(config: pytest.Config) -> seeding.FeedLease:
+    """Under xdist, one count per test run (its testrunuid) in the report directory."""
+    run = getattr(config, "workerinput", {}).get("testrunuid")
+    path = run_state(config).report_dir / f"worklist-feed-{run}.count" if run else None
+    return seeding.FeedLease(path)
+
+
+def _feed(config: pytest.Config, profile, target, feed: seeding.WorklistFeed, seeded, send) -> None:
+    """Send the generated items as orders (seeding.WorklistFeed); record what did not
+    arrive and which matching keys the site's mapping carries."""
+    factory = HL7MessageFactory(
+        make_faker(config.option.ig_seed + 1),
+        profile.hl7.version,
+        station_ae=profile.device.ae_title,
+        modality=profile.device.modality,
+        charset=profile.hl7.encoding,
+        pinned=profile.hl7.pin,
+    )
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    name = f"worklist-feed-{worker}.txt" if worker else "worklist-feed.txt"
+    evidence = run_state(config).report_dir / "evidence" / name
+    feed.configure(profile, factory, target.endpoint, evidence)
+    try:
+        receipt = feed(seeded.data.worklist(), send=send)
+    except TargetUnavailable as exc:
+        seeded.worklist = str(exc)
+        return
+    seeded.data.unseeded["worklist"] = dict(receipt.missing)
+    seeded.data.carried = feed.carried_keys()
+    seeded.data.carried_by = f"the site's {feed.family} mapping (hl7.to_worklist)"

@@ -170,6 +170,11 @@ def _declared_for_today(items: list[Dataset]) -> list[str]:
     return found
 
 
+def _why(query_data) -> str:
+    """Why the target holds none of the generated items (e.g. the HL7 feed was refused)."""
+    return f" ({query_data.worklist})" if query_data.worklist else ""
+
+
 @pytest.mark.check("dicom.worklist.sps_sequence")
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_sps_sequence_present(check, device, profile, query_data, repeat, variant):
@@ -199,7 +204,7 @@ def test_sps_sequence_present(check, device, profile, query_data, repeat, varian
                 f"(dicom.worklist.items: accession {', '.join(declared)})"
             )
         else:  # nothing seeded or declared: nothing to expect
-            pytest.skip(f"{query}: the target returned no items to inspect")
+            pytest.skip(f"{query}: the target returned no items to inspect{_why(query_data)}")
         check.fail(
             f"{query}: today's worklist",
             expected=expected,
@@ -224,7 +229,7 @@ def test_required_return_keys(check, device, profile, query_data, repeat, varian
     )
     query = f"{MODEL.label} {describe_query(identifier)}"
     if returned == 0:
-        pytest.skip(f"{query}: the target returned no items to inspect")
+        pytest.skip(f"{query}: the target returned no items to inspect{_why(query_data)}")
     check.expect(
         not failed,
         f"{failed} of {repeat} queries {query} returned an item without a required key",

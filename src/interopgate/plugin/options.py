@@ -83,6 +83,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="send each worklist completeness query N times and report how many of the N "
         "failed, for intermittent defects (default 3, ini: interopgate_repeat)",
     )
+    group.addoption(
+        "--keep-worklist",
+        dest="ig_keep_worklist",
+        action="store_true",
+        help="keep the worklist items fed over HL7 on the target after the run (by default "
+        "they are cancelled: SIU^S15 / ORC-1 CA)",
+    )
     parser.addini("interopgate_repeat", "default for --repeat", default="3")
     parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
     parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")

@@ -1,12 +1,46 @@
 """What a run reports: reports/ by default (junit.xml, report.html), the header, the
 wire transcript and the target's fate on a failed check, a stale known deviation in
-one sentence, and the summary of where everything went."""
+one sentence, and the summary: where everything went and what the run could and could
+not do (per suite area: checks run, not applicable, skipped with the most common reason;
+the HL7 worklist feed and its cancel)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
+
 import pytest
 
+from interopgate import seeding
 from interopgate.plugin.state import STATE, TRANSCRIPT, RunState, run_state
+
+LEFT_OUT = "case not run: "  # how run_cases notes a matching case it leaves out
+
+
+@dataclass
+class Tally:
+    """Per check item: its area and final outcome, for the closing summary."""
+
+    outcomes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # nodeid -> ...
+    not_applicable: Counter[str] = field(default_factory=Counter)  # area -> count
+    left_out: list[str] = field(default_factory=list)  # "test: case: reason"
+    feed: list[str] = field(default_factory=list)  # the feed's lines from xdist workers
+
+
+TALLY = pytest.StashKey[Tally]()
+
+
+def area_of(check_id: str) -> str:
+    """The suite area a check belongs to: ``dicom.worklist.x`` → worklist,
+    ``dicom.find.x`` → find, ``hl7.ack.x`` → hl7, ``workflow.x`` → workflow."""
+    parts = check_id.split(".")
+    return parts[1] if parts[0] == "dicom" and len(parts) > 2 else parts[0]
+
+
+def _tally(config: pytest.Config) -> Tally:
+    if TALLY not in config.stash:
+        config.stash[TALLY] = Tally()
+    return config.stash[TALLY]
 
 
 def configure(config: pytest.Config, state: RunState) -> None:
@@ -20,6 +54,7 @@ def configure(config: pytest.Config, state: RunState) -> None:
             config.option.self_contained_html = True
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlReport(state), "interopgate-html")
+    config.pluginmanager.register(Summary(config), "interopgate-summary")
 
 
 class HtmlReport:
@@ -66,6 +101,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"target: {profile.target.kind} - UNAVAILABLE (see below)")
     else:
         lines.append(f"target: {profile.target.kind} (started per xdist worker)")
+    if state.target is not None:
+        feed_line = seeding.plan(profile, state.target, config.option.ig_keep_worklist)
+        if feed_line:
+            lines.append(feed_line)
     if profile.known_deviations:
         lines.append(f"known deviations: {len(profile.known_deviations)}")
     lines.append(f"reports: {state.report_dir}/ (junit.xml, report.html, evidence/)")
@@ -76,6 +115,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     transcript = item.stash.get(TRANSCRIPT, None)
+    if report.when == "call" and transcript is not None:
+        for line in transcript.lines:  # matching cases left out (travels to the controller)
+            if LEFT_OUT in line:
+                report.user_properties.append(("case_left_out", line.split(LEFT_OUT, 1)[1]))
     if report.when == "call" and transcript is not None:
         state = run_state(item.config)
         if report.failed or hasattr(report, "wasxfail"):
@@ -93,6 +136,108 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 f"({state.loaded.source})"  # type: ignore[union-attr]
             )
     return report
+
+
+class Summary:
+    """Counts each check item's final outcome per suite area, on the process that writes
+    the summary (the xdist controller gets the workers' reports), and collects the HL7
+    feed's lines from xdist workers. Registered per session by :func:`configure`."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tally = _tally(config)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        check_id = dict(report.user_properties).get("check")
+        if check_id is None:
+            return
+        outcome = None
+        if report.skipped and not hasattr(report, "wasxfail"):
+            outcome = "skipped"
+        elif report.when == "call":
+            outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+            if report.passed and hasattr(report, "wasxfail"):
+                outcome = "xpassed"
+        elif report.failed:
+            outcome = "error"
+        if outcome is None:
+            return
+        reason = ""
+        if outcome == "skipped" and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        self.tally.outcomes[report.nodeid] = (area_of(str(check_id)), outcome, reason)
+        for name, value in report.user_properties:
+            if name == "case_left_out":
+                self.tally.left_out.append(f"{report.nodeid.split('::')[-1]}: {value}")
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Items deselected as not applicable count for their area."""
+        from interopgate.plugin.collection import check_of
+
+        for item in items:
+            if item.get_closest_marker("not_applicable") is None:
+                continue
+            check = check_of(item)
+            if check is not None:
+                self.tally.not_applicable[area_of(check.id)] += 1
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """xdist controller: the worker's HL7 feed lines."""
+        self.tally.feed.extend(getattr(node, "workeroutput", {}).get("interopgate_feed") or [])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker, hand the HL7 feed's lines to the controller."""
+    config = session.config
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["interopgate_feed"] = feed_lines(config)
+
+
+def feed_lines(config: pytest.Config) -> list[str]:
+    """What the HL7 worklist feed did in this process: sent, listed, cancelled."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.target is None or state.loaded is None:
+        return []
+    feed = seeding.feed_for(state.loaded.profile, state.target)
+    if feed is None or not feed.fed:
+        return []
+    lines = [f"worklist feed: {feed.summary()}"]
+    for fed in feed.fed:
+        if fed.problem:
+            lines.append(f"  {fed.accession}: {fed.problem}")
+    if feed.withdrawn:
+        lines.append(f"worklist feed after the run: {feed.withdrawn}")
+    elif config.option.ig_keep_worklist:
+        lines.append("worklist feed after the run: fed items kept (--keep-worklist)")
+    if feed.evidence is not None:
+        lines.append(f"worklist feed record (each message, its ACK, the polls): {feed.evidence}")
+    return lines
+
+
+def area_lines(tally: Tally) -> list[str]:
+    """``worklist: 6 run (6 passed); 0 skipped`` per suite area, with the most common
+    skip reason and the not-applicable count."""
+    areas: dict[str, list[tuple[str, str]]] = {}
+    for area, outcome, reason in tally.outcomes.values():
+        areas.setdefault(area, []).append((outcome, reason))
+    for area in tally.not_applicable:
+        areas.setdefault(area, [])
+    lines = []
+    for area in sorted(areas):
+        results = areas[area]
+        ran = Counter(o for o, _ in results if o != "skipped")
+        skipped = [r for o, r in results if o == "skipped"]
+        detail = ", ".join(f"{n} {o}" for o, n in sorted(ran.items()))
+        line = f"{area}: {sum(ran.values())} run" + (f" ({detail})" if detail else "")
+        line += f"; {len(skipped)} skipped"
+        if skipped:
+            reason, count = Counter(skipped).most_common(1)[0]
+            line += f" (most common, {count} of {len(skipped)}: {reason})"
+        if tally.not_applicable.get(area):
+            line += f"; {tally.not_applicable[area]} not applicable"
+        lines.append(line)
+    return lines
 
 
 def _target_problem(state: RunState) -> str | None:
@@ -118,4 +263,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_sep("-", f"{len(state.not_applicable)} check(s) not applicable here")
         for line in state.not_applicable:
             terminalreporter.write_line(line)
+    tally = _tally(config)
+    done = area_lines(tally)
+    if done:
+        terminalreporter.write_sep("-", "interopgate: what this run could do, per suite area")
+        for line in done:
+            terminalreporter.write_line(line)
+        for line in tally.left_out:
+            terminalreporter.write_line(f"matching case left out: {line}")
+    for line in [*feed_lines(config), *tally.feed]:
+        terminalreporter.write_line(line)
     terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))

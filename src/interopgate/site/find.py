@@ -8,6 +8,7 @@ site's C-FIND and worklist faults (site/faults.py) hook in here, so pacs.py stay
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 import time
@@ -85,7 +86,11 @@ class FindResponder:
             return
         if "sps-without-start-time" in self.faults:
             for response in todays:
-                for item in response.ScheduledProcedureStepSequence:
+                # A universal sequence key returns the stored items themselves
+                # (matching.response_for): damage copies, never the stored step.
+                steps = [copy.deepcopy(i) for i in response.ScheduledProcedureStepSequence]
+                response.ScheduledProcedureStepSequence = steps
+                for item in steps:
                     if "ScheduledProcedureStepStartTime" in item:
                         del item.ScheduledProcedureStepStartTime
         if "empty-sps-sequence" in self.faults:

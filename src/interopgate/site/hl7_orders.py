@@ -180,6 +180,12 @@ class OrderApplication:
 
     def _worklist_item(self, message: Message, family: str) -> Dataset:
         item, sps = Dataset(), Dataset()
+        # MSH-18 (HL7 table 0211) → Specific Character Set (0008,0005, PS3.3 C.12.1.1.2)
+        charset = {"8859/1": "ISO_IR 100", "UNICODE UTF-8": "ISO_IR 192"}.get(
+            value(message, "MSH-18")
+        )
+        if charset:
+            item.SpecificCharacterSet = charset
         for attribute, location in wm.mapping(family).items():
             text = value(message, location)
             if attribute == "PatientBirthDate":

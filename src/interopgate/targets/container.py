@@ -24,7 +24,7 @@ from typing import Any
 from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ContainerTarget
-from interopgate.seeding import StoreSeeder
+from interopgate.seeding import StoreSeeder, WorklistFeed
 from interopgate.targets.launch import HOST, answers_echo, endpoint_on, wait_ready
 from interopgate.targets.running import RunningTarget
 from interopgate.targets.worklist_files import WorklistFileSeeder, lock_folder, wlmscpfs_folder
@@ -146,6 +146,8 @@ def _running(
     hl7 = None
     if service.hl7_port:
         hl7 = (HOST, int(compose.get_service_port(service.compose_service, service.hl7_port)))
+    if hl7:  # the site's HL7 side can also feed the worklist (source: hl7)
+        seeder.worklist_feed = WorklistFeed(hl7)
     return RunningTarget(
         kind="container",
         description=f"container {target.service} DICOM {endpoint}"

@@ -1,4 +1,9 @@
-"""``kind: live``: a system already running; reached, never started or stopped."""
+"""``kind: live``: a system already running; reached, never started or stopped.
+
+Instances are seeded by C-STORE as the device sends them; worklist items, which DICOM
+gives a modality no way to create, through the target's HL7 port when it has one
+(:class:`~interopgate.seeding.WorklistFeed`, the order placer's RAD-4).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from interopgate.profile import LiveTarget
-from interopgate.seeding import StoreSeeder
+from interopgate.seeding import StoreSeeder, WorklistFeed
 from interopgate.targets.launch import endpoint_on
 from interopgate.targets.preflight import require
 from interopgate.targets.running import RunningTarget
@@ -25,5 +30,7 @@ def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[Runni
         endpoint=endpoint,
         hl7_address=hl7_address,
         name=f"live:{target.host}:{target.dicom_port}",
-        seeder=StoreSeeder(endpoint, calling_ae),
+        seeder=StoreSeeder(
+            endpoint, calling_ae, worklist_feed=WorklistFeed(hl7_address) if hl7_address else None
+        ),
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
+from interopgate.seeding import WorklistFeed
 from interopgate.targets.dcmtk import Dcmqrscp, Wlmscpfs
 from interopgate.targets.launch import (
     HOST,
@@ -104,6 +105,8 @@ def start(target: ProcessTarget, calling_ae: str, work_dir: Path) -> Iterator[Ru
             server, binary, target, calling_ae, Path(tmp), log_path, work_dir
         )
         main = processes[0]
+        if ports.hl7:  # the site's HL7 side can also feed the worklist (source: hl7)
+            launch.seeder.worklist_feed = WorklistFeed((HOST, ports.hl7))
         try:
             http = f", REST http://{HOST}:{ports.http}" if ports.http else ""
             hl7 = f", HL7 MLLP {HOST}:{ports.hl7}" if ports.hl7 else ""

@@ -19,7 +19,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, gene
 from pynetdicom import sop_class as sop
 
 from interopgate.errors import TargetUnavailable
-from interopgate.seeding import SeedReceipt, StoreSeeder
+from interopgate.seeding import SeedReceipt, StoreSeeder, WorklistFeed
 
 
 def wlmscpfs_folder(root: Path, called_ae: str) -> Path:
@@ -62,6 +62,7 @@ class WorklistFileSeeder:
         self.store = store
         self._count = 0
         self._lock = threading.Lock()
+        self.worklist_feed: WorklistFeed | None = None  # set when the site has an HL7 port
 
     def store_instances(self, datasets: Sequence[Dataset]) -> SeedReceipt:
         if self.store is None:

@@ -11,7 +11,8 @@ SCH-5.1 step ID, AIG-4/AIG-3 modality/station, start from TQ1-7, SCH-11.4 or AIS
 ORM: OBR-18 accession, OBR-19 requested procedure, OBR-20 step, OBR-24 modality, OBR-21
 station AE; OMI: IPC-1 accession, IPC-2 requested procedure, IPC-3 Study Instance UID,
 IPC-4 step, IPC-5 modality, IPC-7 station name, IPC-9 station AE (HL7 2.5 §4.5.6);
-start from OBR-27.4/ORC-7.4 (ORM) or TQ1-7 (OMI), then OBR-7.
+start from OBR-27.4/ORC-7.4 (ORM) or TQ1-7 (OMI), then OBR-7; the Scheduled Protocol
+Code Sequence from the procedure code (AIS-3, OBR-4).
 Create (S12, ORC-1 NW) and update (S14, XO) write ``<accession>.wl``; cancel (S15, CA)
 deletes it. The start time's offset and fraction are dropped: the worklist holds the
 appointment's wall-clock time to the second (PS3.5 TM).
@@ -100,6 +101,16 @@ def _item(msg, family: str, accession: str) -> Dataset:  # type: ignore[no-untyp
         step.ScheduledProcedureStepID = _first(msg, "IPC-4.1", "OBR-20.1")
         step.ScheduledProcedureStepDescription = msg["OBR-4.2"] or ""
     step.ScheduledProcedureStepStartDate, step.ScheduledProcedureStepStartTime = _start(msg, family)
+    # Scheduled Protocol Code Sequence (0040,0008), which RAD-5 returns, from the
+    # procedure code (SIU AIS-3, ORM/OMI OBR-4: CE code^text^coding system); a code
+    # without a coding system is the site's own (PS3.16 8.2: private schemes begin "99").
+    service = "AIS-3" if family == "SIU" else "OBR-4"
+    if msg[f"{service}.1"]:
+        code = Dataset()
+        code.CodeValue = msg[f"{service}.1"]
+        code.CodingSchemeDesignator = msg[f"{service}.3"] or "99RIS"
+        code.CodeMeaning = msg[f"{service}.2"] or msg[f"{service}.1"]
+        step.ScheduledProtocolCodeSequence = [code]
     item.ScheduledProcedureStepSequence = [step]
     return item
 
