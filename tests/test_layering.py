@@ -96,3 +96,25 @@ def test_every_module_imports_alone() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_import_of_the_project_names_a_module_that_exists() -> None:
+    """An import inside a function runs only when that path is taken: a module moved
+    without updating it would fail deep in a run (and grimp ignores it), so resolve every
+    ``interopgate.*`` import here."""
+    import ast
+    import importlib.util
+
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "interopgate" and importlib.util.find_spec(name) is None:
+                    missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
+    assert not missing, missing

@@ -177,7 +177,7 @@ class WorklistFeed:
         )
 
     def _flow(self, client, transcript):
-        from interopgate.dicom.client import DeviceClient
+        from interopgate.device import DeviceClient
         from interopgate.evidence import Transcript
         from interopgate.workflow import Flow
 
