@@ -272,7 +272,9 @@ def _find_findings(analysis: Analysis) -> None:
                     kind,
                     item.where,
                     f"{item.find.label} ({item.find.association.title}) item: {item.who}: {item.problem}",
-                    [f"query {item.find.query_keys()}, sent {analysis.at(item.find.request.where)}"],
+                    [
+                        f"query {item.find.query_keys()}, sent {analysis.at(item.find.request.where)}"
+                    ],
                 )
             )
 
