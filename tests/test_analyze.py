@@ -186,3 +186,20 @@ def test_bad_input_is_one_line(tmp_path: Path, kind: str) -> None:
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"interopgate: error: {path}")
+
+
+def test_the_harness_run_capture_round_trips(run_suites, tmp_path: Path) -> None:
+    """A conformance run's evidence/run.pcapng, analysed: the item without its SPS Start
+    Time (fault sps-without-start-time) is named with its key and tag."""
+    result, junit_path = run_suites(
+        "--profile=agfa-cr",
+        "--site-fault=sps-without-start-time",
+        "-k",
+        "required_return_keys and profile-query",
+        suites=Path(__file__).resolve().parents[1] / "suites" / "dicom" / "test_worklist.py",
+    )
+    assert result.ret == 1, result.stdout.str()
+    analysis = analyze([junit_path.parent / "evidence" / "run.pcapng"])
+    missing = [f.summary for f in analysis.findings if f.kind == "dicom.worklist.required_keys"]
+    assert missing and all("ScheduledProcedureStepStartTime (0040,0003)" in m for m in missing)
+    assert {f.kind for f in analysis.findings} == {"dicom.worklist.required_keys"}

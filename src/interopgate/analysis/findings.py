@@ -204,7 +204,7 @@ def _sps_problem(item: Dataset, query: Dataset | None) -> str | None:
     missing = [k for k in asked if k not in step or step[k].value in (None, "")]
     if missing:
         return "Scheduled Procedure Step lacks RAD-5 key(s) " + ", ".join(
-            f"{k} ({step[k].tag if k in step else _tag(k)})" for k in missing
+            f"{k} {step[k].tag if k in step else _tag(k)}" for k in missing
         )
     return None
 
