@@ -4,7 +4,8 @@ The conformance run itself is ``pytest --profile=NAME``; this command is for the
 things around it: ``interopgate site`` starts the embedded reference site so other
 tools (findscu, echoscu, Wireshark, a second harness run with a live profile) can be
 pointed at it; ``profiles``, ``checks`` and ``faults`` list the catalogues; ``validate``
-checks a profile file without running anything; ``demo seed-incident`` replays the seed.
+checks a profile file without running anything; ``demo seed-incident`` replays the seed;
+``analyze`` reads a site's own packet captures (interopgate/analysis/).
 """
 
 from __future__ import annotations
@@ -177,6 +178,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    """``interopgate analyze CAPTURE...``: the console summary, the JUnit file; exit 1
+    when there are findings."""
+    from interopgate.analysis.findings import analyze
+    from interopgate.analysis.report import console, junit
+
+    analysis = analyze([Path(p) for p in args.captures])
+    print(console(analysis, limit=args.limit))
+    print(f"JUnit: {junit(analysis, Path(args.junit))}")
+    return 1 if analysis.findings else 0
+
+
+def _add_analyze(sub) -> None:
+    analyze = sub.add_parser(
+        "analyze",
+        help="analyse pcap/pcapng captures of DICOM and HL7 traffic (exit 1 on findings)",
+        description="Passive analysis of packet captures a site already has (tcpdump -w, "
+        "Wireshark; several files, e.g. a series rotated with tcpdump -G, are read as one): "
+        "TCP streams are reassembled and DICOM (any port: found by its A-ASSOCIATE-RQ) and "
+        "HL7 over MLLP (any port: <VT>MSH) decoded. Reports associations, every C-FIND with "
+        "its keys and the worklist items without a usable Scheduled Procedure Step, every "
+        "HL7 message with its ACK, timestamps judged by the message's HL7 version, resends "
+        "of one MSH-10, and per accession the chain across both protocols, with frame "
+        "numbers and UTC times. Exit status: 0 no findings, 1 findings (one JUnit testcase "
+        "each), 2 a capture could not be read.",
+    )
+    analyze.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap or pcapng file(s)")
+    analyze.add_argument(
+        "--junit",
+        default="reports/analysis-junit.xml",
+        metavar="PATH",
+        help="where the JUnit XML goes (default reports/analysis-junit.xml)",
+    )
+    analyze.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="entries shown per console list (default 20)",
+    )
+    analyze.set_defaults(func=_cmd_analyze)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interopgate",
@@ -269,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments")
     demo.set_defaults(func=_cmd_demo)
+    _add_analyze(sub)
     return parser
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from interopgate.hl7 import er7
 
@@ -167,6 +167,10 @@ class MLLPClient:
     sends on its own (an enhanced-mode application ACK, HL7 2.5 §2.9.3).
     """
 
+    # Observers of every client's raw bytes (the wire capture, evidence/capture.py),
+    # called as tap("open" | "sent" | "received" | "closed", socket, data).
+    taps: ClassVar[list[Callable[[str, socket.socket, bytes], None]]] = []
+
     def __init__(
         self,
         host: str,
@@ -219,6 +223,7 @@ class MLLPClient:
 
     def close(self) -> None:
         if self._sock is not None:
+            self._tap("closed", self._sock, b"")
             self._sock.close()
             self._sock = None
             self._reader = FrameReader()
@@ -227,6 +232,7 @@ class MLLPClient:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             self._sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+            self._tap("open", self._sock, b"")
             self.note(f"MLLP connection open to {self.address[0]}:{self.address[1]}")
         return self._sock
 
@@ -257,6 +263,7 @@ class MLLPClient:
         wait = self.read_timeout if timeout is None else timeout
         try:
             sock.sendall(data)
+            self._tap("sent", sock, data)
             reply = self._read_frame(sock, started + wait)
         except AckTimeout:
             self.close()  # a late ACK must never be read as the next message's ACK
@@ -291,6 +298,10 @@ class MLLPClient:
             return self._done(b"", None, started, "connection closed by the peer")
         return self._done(b"", reply, started, None)
 
+    def _tap(self, event: str, sock: socket.socket, data: bytes) -> None:
+        for tap in self.taps:
+            tap(event, sock, data)
+
     def _no_reply(self, what: str, wait: float) -> str:
         late = f" ({self._late} late ACK(s) of earlier messages discarded)" if self._late else ""
         return f"{what} within {wait:g} s{late}"
@@ -319,6 +330,7 @@ class MLLPClient:
         try:
             while True:
                 chunk = sock.recv(65536)
+                self._tap("received", sock, chunk)
                 if not chunk:
                     alive = False
                     break
@@ -362,6 +374,7 @@ class MLLPClient:
                 chunk = sock.recv(65536)
             except TimeoutError:
                 raise AckTimeout() from None
+            self._tap("received", sock, chunk)
             if not chunk:
                 raise ConnectionDropped()
             # Frames after the reply stay pending: receive() may ask for them; the next

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from interopgate.device import DeviceClient
-from interopgate.evidence import Transcript, evidence_name
+from interopgate.evidence import Capture, Transcript, evidence_name
+from interopgate.hl7.mllp import MLLPClient
 from interopgate.plugin.collection import check_of
+from interopgate.plugin.options import pcap_mode
 from interopgate.plugin.state import TRANSCRIPT, run_state
 from interopgate.profile import LoadedProfile, Profile
 from interopgate.verdict import CheckContext
@@ -53,13 +55,24 @@ def repeat(pytestconfig: pytest.Config) -> int:
 
 
 @pytest.fixture
-def transcript(request: pytest.FixtureRequest) -> Transcript:
+def transcript(request: pytest.FixtureRequest) -> Iterator[Transcript]:
+    """The check's wire transcript, and (unless ``--pcap=none``) its capture: every
+    association the device opens and every MLLP client connection while the check runs;
+    reporting.py writes them when the check ends."""
     state = run_state(request.config)
     name = evidence_name(request.node.nodeid)
     path = state.report_dir / "evidence" / f"{name}.txt"
     transcript = Transcript(request.node.nodeid, path)
     request.node.stash[TRANSCRIPT] = transcript
-    return transcript
+    if pcap_mode(request.config) == "none":
+        yield transcript
+        return
+    transcript.capture = Capture(request.node.nodeid, note=transcript.note)
+    MLLPClient.taps.append(transcript.capture.mllp_tap)
+    try:
+        yield transcript
+    finally:
+        MLLPClient.taps.remove(transcript.capture.mllp_tap)
 
 
 @pytest.fixture

@@ -90,9 +90,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep the worklist items fed over HL7 on the target after the run (by default "
         "they are cancelled: SIU^S15 / ORC-1 CA)",
     )
+    group.addoption(
+        "--pcap",
+        dest="ig_pcap",
+        choices=PCAP_MODES,
+        metavar="failed|all|none",
+        help="wire captures (pcapng, Wireshark/tshark decode them as DICOM and HL7): "
+        "failed (default) writes evidence/<check>.pcapng for each failed check, all for "
+        "every check, none no capture; except with none, evidence/run.pcapng (one per "
+        "xdist worker: run-gw0.pcapng, ...) holds every exchange of the run "
+        "(ini: interopgate_pcap)",
+    )
     parser.addini("interopgate_repeat", "default for --repeat", default="3")
+    parser.addini("interopgate_pcap", "default for --pcap", default="failed")
     parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
     parser.addini("interopgate_profiles_dir", "default for --profiles-dir", default="profiles")
+
+
+PCAP_MODES = ("failed", "all", "none")
+
+
+def pcap_mode(config: pytest.Config) -> str:
+    """``--pcap`` or its ini default (failed | all | none)."""
+    mode = config.option.ig_pcap or config.getini("interopgate_pcap")
+    if mode not in PCAP_MODES:
+        raise pytest.UsageError(f"interopgate: interopgate_pcap={mode!r}: expected failed|all|none")
+    return mode
 
 
 def _port(text: str) -> int:

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from interopgate import seeding
+from interopgate.evidence.pcap import PcapngFile
+from interopgate.plugin.options import pcap_mode
 from interopgate.plugin.state import STATE, TRANSCRIPT, RunState, run_state
+
+PCAP = pytest.StashKey[Path]()  # on an item: where its capture is to be written
+RUN_PCAP = pytest.StashKey[PcapngFile]()  # on the config: the run's capture
 
 LEFT_OUT = "case not run: "  # how run_cases notes a matching case it leaves out
 
@@ -115,6 +121,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     transcript = item.stash.get(TRANSCRIPT, None)
+    if report.when == "teardown" and transcript is not None:
+        _write_captures(item, transcript)
     if report.when == "call" and transcript is not None:
         for line in transcript.lines:  # matching cases left out (travels to the controller)
             if LEFT_OUT in line:
@@ -126,6 +134,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             if path is not None:
                 state.evidence_files.append(path)
             report.sections.append(("wire transcript", transcript.text()))
+        _link_pcap(item, report, transcript)
         problem = _target_problem(state) if report.failed else None
         if problem:
             report.longrepr = f"{report.longrepr}\n  target: {problem}"
@@ -238,6 +247,57 @@ def area_lines(tally: Tally) -> list[str]:
             line += f"; {tally.not_applicable[area]} not applicable"
         lines.append(line)
     return lines
+
+
+def _link_pcap(item: pytest.Item, report: pytest.TestReport, transcript) -> None:
+    """Name the check's pcapng next to its transcript in the failure message (the file is
+    written at teardown, once the check's connections are closed)."""
+    if transcript.capture is None or transcript.path is None:
+        return
+    wanted = report.failed or hasattr(report, "wasxfail") or pcap_mode(item.config) == "all"
+    if not wanted:
+        return
+    pcap = transcript.path.with_suffix(".pcapng")
+    item.stash[PCAP] = pcap
+    run_state(item.config).evidence_files.append(pcap)
+    if report.failed:
+        text = str(report.longrepr)
+        line = f"evidence: {transcript.path}"
+        if line in text:
+            report.longrepr = text.replace(line, f"{line}, {pcap}", 1)
+        else:
+            report.longrepr = f"{text}\n  evidence: {pcap}"
+
+
+def _write_captures(item: pytest.Item, transcript) -> None:
+    """The check's pcapng if it is wanted, and its frames appended to the run's."""
+    capture = transcript.capture
+    if capture is None:
+        return
+    capture.finish()
+    path = item.stash.get(PCAP, None)
+    if path is not None:
+        capture.write(path)
+    packets = capture.packets()
+    if packets:
+        _run_pcap(item.config).write(packets)
+
+
+def _run_pcap(config: pytest.Config) -> PcapngFile:
+    """``evidence/run.pcapng`` (``run-<worker>.pcapng`` under xdist), opened on first use."""
+    run = config.stash.get(RUN_PCAP, None)
+    if run is None:
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        name = f"run-{worker}.pcapng" if worker else "run.pcapng"
+        run = PcapngFile(
+            run_state(config).report_dir / "evidence" / name,
+            "InteropGate wire capture of a whole run: every check's DICOM associations and "
+            "MLLP connections, rebuilt from the bytes the harness's sockets carried; server "
+            "ports written as 104 (DICOM) and 2575 (HL7), the real ones in each SYN's comment.",
+        )
+        config.stash[RUN_PCAP] = run
+        config.add_cleanup(run.close)
+    return run
 
 
 def _target_problem(state: RunState) -> str | None:

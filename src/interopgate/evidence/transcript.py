@@ -3,8 +3,9 @@
 The transcript is filled from pynetdicom's notification events (EVT_PDU_SENT/RECV,
 EVT_DIMSE_SENT/RECV, EVT_CONN_OPEN/CLOSE) — bound as handlers, never monkeypatched —
 and written to ``reports/evidence/<check>.txt`` when a check fails, so the failure
-message can point a vendor at the exact bytes exchanged: a verdict a vendor accepts names the clause, expected vs
-observed, and the wire evidence.
+message can point a vendor at what was exchanged: a verdict a vendor accepts names the
+clause, expected vs observed, and the wire evidence. The exact bytes go to the check's
+pcapng next to it (evidence/capture.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pynetdicom import evt
+
+if TYPE_CHECKING:
+    from interopgate.evidence.capture import Capture
 
 _PDU_NAMES = {
     0x01: "A-ASSOCIATE-RQ",
@@ -27,11 +32,18 @@ _PDU_NAMES = {
 
 
 class Transcript:
-    """Timestamped lines; ``handlers()`` gives the pynetdicom ``evt_handlers`` to bind."""
+    """Timestamped lines; ``handlers()`` gives the pynetdicom ``evt_handlers`` to bind.
 
-    def __init__(self, title: str, path: Path | None = None) -> None:
+    With a :class:`~interopgate.evidence.capture.Capture` attached (``capture``), the
+    same handlers also record the association's raw bytes for the check's pcapng.
+    """
+
+    def __init__(
+        self, title: str, path: Path | None = None, capture: Capture | None = None
+    ) -> None:
         self.title = title
         self.path = path
+        self.capture = capture
         self.lines: list[str] = []
         self._start = time.monotonic()
 
@@ -41,7 +53,9 @@ class Transcript:
             self.lines.append(f"{stamp if i == 0 else ' ' * len(stamp)}  {line}")
 
     def handlers(self) -> list[tuple[evt.NotificationEvent, object]]:
+        wire = self.capture.dicom_handlers() if self.capture is not None else []
         return [
+            *wire,
             (evt.EVT_CONN_OPEN, self._on_conn_open),
             (evt.EVT_CONN_CLOSE, lambda e: self.note("connection closed")),
             (evt.EVT_PDU_SENT, lambda e: self._on_pdu(">>", e)),
