@@ -10,6 +10,7 @@ and the way runs are written.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 
 from interopgate.hl7.timestamps import compress_runs, hhmm
@@ -40,3 +41,28 @@ def minute_ranges(minutes: Iterable[int], sent: list[int]) -> str:
         hhmm(first) if first == last else f"{hhmm(first)}-{hhmm(last)}"
         for first, last in compress_runs(set(minutes), sent)
     )
+
+
+# The sweeps' own time bound, whatever the target does, and the per-test timeout they set
+# from it: the margin lets the sweep report what it got when the budget ran out, before
+# pytest-timeout would end it with a bare traceback.
+BUDGET_S = 240.0
+TIMEOUT_S = BUDGET_S + 60.0
+
+
+class Budget:
+    """A time budget that started when it was made."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def spent(self) -> bool:
+        return self.elapsed() >= self.seconds
+
+    def bound(self, wait: float) -> float:
+        """``wait``, cut to what is left of the budget (never below 0.1 s)."""
+        return max(0.1, min(wait, self.seconds - self.elapsed()))
