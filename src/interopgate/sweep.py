@@ -4,7 +4,8 @@ A receiver that refuses only some appointment times (HL7 2.5 §2.A.74 TS, §2.A.
 or turns only some of them into incomplete worklist items, fails intermittently: one
 message proves little. The sweeps send the same appointment at many minutes of one day
 and name the runs of minutes that went wrong, so both suites share the day, the sample
-and the way runs are written.
+and the way runs are written -- and the time budget, so a slow engine ends in a report
+of what was sent and refused, not in a timeout.
 """
 
 from __future__ import annotations
@@ -43,11 +44,17 @@ def minute_ranges(minutes: Iterable[int], sent: list[int]) -> str:
     )
 
 
-# The sweeps' own time bound, whatever the target does, and the per-test timeout they set
-# from it: the margin lets the sweep report what it got when the budget ran out, before
-# pytest-timeout would end it with a bare traceback.
-BUDGET_S = 240.0
-TIMEOUT_S = BUDGET_S + 60.0
+# A sweep's own time bound (profile hl7.sweep_budget) and the margin its per-test timeout
+# adds: the last message may still wait for its connect and ACK, and the report must be
+# written, before pytest-timeout would end the test with a bare traceback.
+REPORT_MARGIN_S = 30.0
+
+
+def timeout_for(budget: float, connect_timeout: float, ack_timeout: float) -> float:
+    """The per-test timeout of a sweep with ``budget`` seconds: the budget, one more
+    exchange at most (each wait is cut to the budget's rest, see :meth:`Budget.bound`)
+    and the margin for the report."""
+    return budget + connect_timeout + ack_timeout + REPORT_MARGIN_S
 
 
 class Budget:

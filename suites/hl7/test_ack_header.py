@@ -9,11 +9,8 @@ from __future__ import annotations
 import pytest
 
 from interopgate.hl7 import timestamps
-from interopgate.hl7.messages import read_reply
+from interopgate.hl7.messages import ack_message_type, ack_message_type_problems, read_reply
 
-# MSH-9.3 (message structure) exists from 2.3.1 and is required from 2.4 on (§2.14.9.9,
-# table 0354: ACK for the general acknowledgment).
-STRUCTURE_REQUIRED_FROM = ("2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8")
 UNIQUE_SAMPLE = 3  # messages whose ACKs must carry three distinct MSH-10s
 
 
@@ -68,40 +65,16 @@ def test_ack_header(check, hl7_client, hl7_factory, hl7_address, profile):
         )
 
 
-def expected_message_type(version: str, trigger: str) -> str:
-    """MSH-9 of a general acknowledgment in ``version``, as the verdict states it."""
-    if version in STRUCTURE_REQUIRED_FROM:
-        return f"ACK^{trigger}^ACK (message structure ACK required from HL7 2.4 on)"
-    return f"ACK or ACK^{trigger} (HL7 {version}: the trigger event and structure optional)"
-
-
-def message_type_problems(msh_9: str, version: str, trigger: str) -> list[str]:
-    """What is wrong with an ACK's MSH-9 for a message of ``trigger`` in ``version``:
-    MSH-9.1 ACK always; MSH-9.2 may be left out of an acknowledgment, but when present
-    names the trigger acknowledged; MSH-9.3 ACK required from 2.4 (§2.14.9.9)."""
-    code, event, structure = ([*msh_9.split("^"), "", ""])[:3]
-    problems = []
-    if code != "ACK":
-        problems.append(f"MSH-9.1 {code or '(empty)'}, not ACK")
-    if event and event != trigger:
-        problems.append(f"MSH-9.2 {event}, not the trigger event acknowledged ({trigger})")
-    if version in STRUCTURE_REQUIRED_FROM and structure != "ACK":
-        problems.append(f"MSH-9.3 {structure or '(absent)'}, not ACK")
-    elif structure and structure != "ACK":
-        problems.append(f"MSH-9.3 {structure}, not ACK")
-    return problems
-
-
 @pytest.mark.check("hl7.ack.message_type")
 def test_ack_message_type(check, hl7_client, hl7_factory, hl7_address, profile):
     message = hl7_factory.build(_first_type(profile))
     subject = _subject(message, hl7_address)
     ack = _acknowledge(check, hl7_client, message, subject)
-    problems = message_type_problems(ack.msh_9, message.version, message.trigger)
+    problems = ack_message_type_problems(ack.msh_9, message.version, message.trigger)
     check.expect(
         not problems,
         f"{subject}: MSH-9 (message type)",
-        expected=expected_message_type(message.version, message.trigger),
+        expected=ack_message_type(message.version, message.trigger),
         observed=f"MSH-9 {ack.msh_9 or '(empty)'}: " + "; ".join(problems),
     )
 
