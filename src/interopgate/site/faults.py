@@ -217,7 +217,8 @@ _FAULTS = [
         "hl7-wrong-msa-2",
         "hl7",
         "MSA-2 of every ACK carries a control ID of the site's own, not the sender's MSH-10",
-        ("hl7.ack.control_id", "hl7.ack.application"),
+        # malformed: the framed message after unframed bytes is not named either
+        ("hl7.ack.control_id", "hl7.ack.application", "hl7.ack.malformed"),
     ),
     Fault(
         "hl7-ack-colon-timestamp",
