@@ -4,7 +4,8 @@ It plays the RIS/PACS order filler of IHE RAD SWF: it accepts SIU^S12/S14/S15 (H
 ch. 10), ORM^O01 and OMI^O23 (ch. 4, IHE RAD-2/RAD-4) and ADT^A04/A08 (ch. 3). This
 module owns the socket side and the order of events for one frame: bytes that are no
 HL7 message, a parse, the header's acceptance and the ACKs (site/hl7_ack.py), the
-worklist change (site/hl7_orders.py).
+worklist change (site/hl7_orders.py) -- and the receiving-side faults (framing, the
+re-delivery of earlier messages, MSH-2 not read), which no other layer could commit.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class HL7Interface:
             frames.insert(0, Frame(junk[junk.find(b"MSH") :] if b"MSH" in junk else junk))
         if "hl7-redelivers-earlier-messages" in self.faults:
             earlier = connection.state.setdefault("earlier", [])
-            frames, earlier[:] = [*earlier, *frames], [*earlier, *frames]
+            earlier.extend(frames)  # the defect: the buffer is never cleared
+            frames = list(earlier)
         replies = [self._answer(each, connection) for each in frames]
         if len(frames) == 1:
             return replies[0]
