@@ -330,7 +330,7 @@ _FAULTS = [
         ("hl7.ack.unique_control_id", "hl7.ack.application"),
     ),
     Fault(
-        "hl7-ack-version-2.3",
+        "hl7-ack-wrong-version",
         "hl7",
         "every ACK says MSH-12 2.3, whatever the version of the message it acknowledges",
         ("hl7.ack.version",),

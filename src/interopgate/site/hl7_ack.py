@@ -20,7 +20,7 @@ from hl7apy.core import Message
 
 from interopgate.hl7 import er7, timestamps
 from interopgate.hl7.messages import build_ack, value
-from interopgate.hl7.mllp import Connection
+from interopgate.hl7.mllp import Connection, decode
 from interopgate.hl7.mllp import frame as mllp_frame
 from interopgate.site.faults import FaultSet
 
@@ -121,7 +121,7 @@ class AckPolicy:
             return None
         msa_2 = ""
         if location == "MSH" and "hl7-msa-2-from-sch" in self.faults:
-            first = data.split(b"\r", 1)[0].decode("latin-1").split("|")
+            first = decode(data.split(b"\r", 1)[0]).split("|")
             msa_2 = first[1].split("^")[0] if len(first) > 1 else ""  # the defect: SCH-1
         return reject_unparsed(reason, location, "100" if location == "MSH" else "102", msa_2)
 
@@ -195,7 +195,7 @@ class AckPolicy:
             text = er7.with_field(text, "MSH", 9, "ACK")
         if "hl7-constant-ack-control-id" in self.faults:
             text = er7.with_field(text, "MSH", 10, "ACK")
-        if "hl7-ack-version-2.3" in self.faults:
+        if "hl7-ack-wrong-version" in self.faults:
             text = er7.with_field(text, "MSH", 12, "2.3")
         return text
 
