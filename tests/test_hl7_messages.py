@@ -6,7 +6,15 @@ import pytest
 
 from fixtures.hl7_messages import HL7MessageFactory
 from fixtures.patients import make_faker
-from interopgate.hl7.messages import Ack, Location, build_ack, parse, time_fields, value
+from interopgate.hl7.messages import (
+    Ack,
+    Location,
+    ack_message_type_problems,
+    build_ack,
+    parse,
+    time_fields,
+    value,
+)
 
 TYPES = ["SIU^S12", "SIU^S14", "SIU^S15", "ORM^O01", "OMI^O23", "ADT^A04", "ADT^A08"]
 VERSIONS = ["2.3", "2.3.1", "2.4", "2.5", "2.5.1"]
@@ -90,3 +98,35 @@ def test_locations():
     assert Location.parse("PID-3.1.2").subcomponent == 2
     with pytest.raises(ValueError, match="not a field location"):
         Location.parse("PID3")
+
+
+@pytest.mark.parametrize(
+    ("msh_9", "version", "problems"),
+    [
+        ("ACK^S12^ACK", "2.5", []),
+        ("ACK^^ACK", "2.5", []),  # the trigger may be left out of an acknowledgment
+        ("ACK", "2.5", ["MSH-9.3 (absent), not ACK"]),
+        ("ACK^S12", "2.4", ["MSH-9.3 (absent), not ACK"]),
+        ("ACK^S14^ACK", "2.5", ["MSH-9.2 S14, not the trigger event acknowledged (S12)"]),
+        ("ADT^S12^ACK", "2.5", ["MSH-9.1 ADT, not ACK"]),
+        ("ACK", "2.3", []),
+        ("ACK^S12", "2.3.1", []),
+        ("ACK^S12^ACK", "2.3.1", []),
+        ("ACK^S12^SIU_S12", "2.3.1", ["MSH-9.3 SIU_S12, not ACK"]),
+    ],
+)
+def test_ack_message_type_per_version(msh_9, version, problems):
+    assert ack_message_type_problems(msh_9, version, "S12") == problems
+
+
+def test_site_acks_have_the_message_type_of_their_version():
+    for version in ("2.3", "2.3.1", "2.4", "2.5", "2.6"):
+        ack = build_ack(
+            version,
+            sending=("A", "B"),
+            receiving=("C", "D"),
+            trigger="S12",
+            code="AA",
+            control_id="C1",
+        )
+        assert ack_message_type_problems(Ack.read(ack).msh_9, version, "S12") == [], version

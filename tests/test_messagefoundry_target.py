@@ -163,7 +163,7 @@ def test_live_profile_with_hl7_port_reaches_the_engine(run_suites, tmp_path):
             f"--profile={profile}",
             str(PROFILES.parent / "suites" / "workflow"),
             "-k",
-            "not rejected and not unsupported and not enhanced and not malformed",
+            "not rejected and not unsupported and not enhanced and not malformed and not message_type",
             suites=PROFILES.parent / "suites" / "hl7",
         )
     output = result.stdout.str()

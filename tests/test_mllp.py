@@ -132,6 +132,7 @@ def test_a_late_ack_on_the_same_connection_is_not_taken_for_the_next_message():
             second = client.send(MSG.replace("|C1|", "|N1|"))
         assert (second.control_id, second.acknowledges) == ("N1", "N1")
         assert any("discarded a late ACK (MSA-2 N," in n and "MSH-10 N1" in n for n in notes)
+        assert [(r.msa_2, r.while_waiting_for) for r in client.repeated] == [("N", "N1")]
     finally:
         listener.stop()
 
@@ -253,5 +254,75 @@ def test_listener_records_what_a_sender_sends():
         frames = listener.wait_for(1, timeout=2)
         sender.join()
         assert frames[0].payload.decode() == MSG
+    finally:
+        listener.stop()
+
+
+def _redelivering(received, connection):
+    """A receiver whose buffer is never cleared: message n brings back n ACKs."""
+    earlier = connection.state.setdefault("earlier", [])
+    earlier.append(received.payload.decode().split("|")[9])
+    return b"".join(frame(_ack(control_id)) for control_id in earlier)
+
+
+def test_acks_for_messages_already_acknowledged_are_counted_without_a_transcript():
+    """HL7 2.5 §2.9.2: one ACK per message. PA, PB, PC on one connection bring back 1, 2
+    and 3 ACKs; each message still gets its own reply, and the 3 extra ACKs are kept --
+    with no ``note`` at all, as in a sweep -- naming the first one and the count."""
+    listener = _listener(_redelivering)
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            replies = [client.send(MSG.replace("|C1|", f"|{c}|")) for c in ("PA", "PB", "PC")]
+        assert [r.acknowledges for r in replies] == ["PA", "PB", "PC"]
+        assert [(r.msa_2, r.while_waiting_for) for r in client.repeated] == [
+            ("PA", "PB"),
+            ("PA", "PC"),
+            ("PB", "PC"),
+        ]
+        assert client.repeated_summary() == (
+            "3 ACK(s) for 2 message(s) already acknowledged; first: MSH-10 PA acknowledged "
+            "again (MSA-1 AA) while waiting for the ACK of MSH-10 PB"
+        )
+    finally:
+        listener.stop()
+
+
+def test_a_resend_and_an_enhanced_mode_pair_are_not_repeats():
+    """A resend (same MSH-10) is acknowledged again (§2.10.2); in enhanced mode a
+    message gets one accept and one application ACK (§2.9.3). Neither is a repeat; a
+    second application ACK for the same message is."""
+
+    def commit_then_application(received, connection):
+        control_id = received.payload.decode().split("|")[9]
+        commit = _ack(control_id).replace("MSA|AA", "MSA|CA")
+        extra = frame(_ack(control_id)) if control_id == "TWICE" else b""
+        return frame(commit) + frame(_ack(control_id)) + extra
+
+    listener = _listener(commit_then_application)
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            for _ in range(2):
+                assert client.send(MSG).acknowledges == "C1"
+                assert client.receive().acknowledges == "C1"
+            assert client.repeated == []
+            client.send(MSG.replace("|C1|", "|TWICE|"))
+            client.receive()
+            client.receive(timeout=0.3)
+        assert [(r.msa_2, r.msa_1) for r in client.repeated] == [("TWICE", "AA")]
+        assert "right after its own ACK" in client.repeated_summary()
+    finally:
+        listener.stop()
+
+
+def test_send_raw_names_the_message_meant_not_the_bytes_in_front():
+    """Unframed bytes with an MSH-10 of their own, then a framed message: the exchange is
+    about the framed one, and an ACK naming the unframed bytes is returned for the check
+    to judge, not discarded."""
+    junk = MSG.replace("|C1|", "|JUNK|").encode() + FS + CR
+    listener = _listener(lambda received, connection: _ack("JUNK"))
+    try:
+        with MLLPClient(*listener.address, read_timeout=1) as client:
+            exchange = client.send_raw(junk + frame(MSG), control_id="C1")
+        assert (exchange.control_id, exchange.acknowledges) == ("C1", "JUNK")
     finally:
         listener.stop()

@@ -22,7 +22,7 @@ NOT_FAULTS = {"wire-relay"}  # the relay thread's name (site/wire.py)
 LAYER_MODULES = {
     "service": {"pacs.py", "find.py"},
     "wire": {"wire.py"},
-    "hl7": {"hl7_ack.py", "hl7_orders.py"},
+    "hl7": {"hl7_ack.py", "hl7_orders.py", "hl7_listener.py"},
 }
 
 

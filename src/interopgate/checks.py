@@ -156,9 +156,35 @@ _CHECKS = [
         "the ACK's MSH-5/6 mirror the message's MSH-3/4; its MSH-9 is ACK; its MSH-7 parses",
     ),
     Check(
+        "hl7.ack.message_type",
+        "HL7 2.5 §2.14.9.9 (MSH-9), §2.A.46 (MSG), table 0354 (message structure ACK)",
+        "the ACK's MSH-9 is ACK^<trigger acknowledged>^ACK from HL7 2.4 on (the trigger may "
+        "be left out); ACK or ACK^<trigger> before",
+    ),
+    Check(
+        "hl7.ack.unique_control_id",
+        "HL7 2.5 §2.14.9.10 (MSH-10: uniquely identifies the message)",
+        "ACKs to messages sent back to back carry distinct, non-empty MSH-10s",
+    ),
+    Check(
+        "hl7.ack.version",
+        "HL7 2.5 §2.14.9.12 (MSH-12), §2.9.2",
+        "the ACK's MSH-12 is the version of the message it acknowledges",
+    ),
+    Check(
+        "hl7.ack.once",
+        "HL7 2.5 §2.9.2 (one acknowledgment per message; §2.9.3: one accept and one "
+        "application ACK in enhanced mode), §3.4.2.2 MSA-2",
+        "messages sent over one connection get one ACK each: none is acknowledged again with "
+        "a later message",
+    ),
+    Check(
         "hl7.ack.malformed",
-        "HL7 2.5 §2.9.2 (AR/AE), §2.5.4 (MSH first), §2.14.9.2 (MSH-2); MLLP Appendix C.4",
-        "a malformed message gets an AE/AR, not silence or a dropped connection",
+        "HL7 2.5 §2.9.2 (AR/AE), §2.5.4 (MSH first), §2.14.9.2 (MSH-2), §3.4.2.2 (MSA-2); "
+        "MLLP Appendix C.4",
+        "a malformed message gets an AE/AR, not silence or a dropped connection (without MSH: "
+        "MSA-2 empty); unframed bytes before a frame are ignored: one ACK, for the framed "
+        "message",
     ),
     Check(
         "hl7.ack.unsupported_event",
@@ -184,8 +210,8 @@ _CHECKS = [
         "hl7.ack.application",
         "HL7 2.5 §2.9.3 (enhanced mode: the application acknowledgment is a separate "
         "message), §2.14.9.16 MSH-16, tables 0155 and 0008 (AA/AE/AR), §3.4.2.2 MSA-2",
-        "MSH-16 AL: after the commit ACK the target sends an application ACK as a message "
-        "of its own (MSA-1 AA/AE/AR, MSA-2 = the MSH-10 sent); MSH-16 NE: none",
+        "MSH-15/16 AL: the first reply is an accept ACK (CA/CE/CR), then an application ACK "
+        "as a message of its own (MSA-1 AA/AE/AR, MSA-2 = the MSH-10 sent); MSH-16 NE: none",
     ),
     Check(
         "hl7.timestamp.accepted",
@@ -200,12 +226,13 @@ _CHECKS = [
     Check(
         "hl7.timestamp.sweep",
         "HL7 2.5 §2.A.22 (DTM: HH 00-23, MM 00-59), §2.9.2",
-        "the same appointment at every minute of a day (sampled by default) is accepted",
+        "the same appointment at every minute of a day (sampled by default) is accepted, "
+        "each message acknowledged once",
     ),
     Check(
         "hl7.resend.same_control_id",
         "HL7 2.5 §2.10.2 (retries reuse MSH-10), §2.9.2",
-        "a message resent with the same MSH-10 is acknowledged AA again",
+        "a message resent with the same MSH-10 is acknowledged AA again, once",
     ),
     #
     # End-to-end workflow checks

@@ -362,6 +362,13 @@ class HL7(Strict):
     ack: HL7Ack = HL7Ack()
     connection: Literal["persistent", "per-message"] = "persistent"
     connect_timeout: float = Field(5.0, gt=0, le=120)
+    sweep_budget: float = Field(
+        240.0,
+        gt=0,
+        le=3600,
+        description="seconds the timestamp sweep may take in all; when they run out it "
+        "reports the minutes sent, refused and not sent (its test timeout follows from it)",
+    )
     encoding: Literal["", "ASCII", "8859/1", "UNICODE UTF-8"] = Field(
         "", description="MSH-18 character set of the messages sent (empty: ASCII)"
     )

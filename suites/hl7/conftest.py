@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from interopgate import sweep
+from interopgate.plugin.state import run_profile
 from interopgate.suite_support import mllp_address, parametrize_from_profile
+
+SWEEP_CHECK = "hl7.timestamp.sweep"
 
 MALFORMED = ["missing-MSH", "bad-encoding-characters", "unframed-bytes"]
 
@@ -31,6 +35,22 @@ WHAT = {
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A sweep's per-test timeout follows from its budget (hl7.sweep_budget), so the
+    sweep, not pytest-timeout, decides when it stops, and says what it got by then."""
+    profile = run_profile(config)
+    if profile is None:
+        return
+    settings = profile.hl7
+    timeout = sweep.timeout_for(
+        settings.sweep_budget, settings.connect_timeout, settings.ack.timeout
+    )
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker is not None and marker.args[:1] == (SWEEP_CHECK,):
+            item.add_marker(pytest.mark.timeout(timeout))
 
 
 @pytest.fixture

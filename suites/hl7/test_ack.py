@@ -1,12 +1,14 @@
 """Acknowledgments over MLLP (HL7 2.5 §2.9, MLLP Release 1): every message the device's
 peer sends must get exactly one well-framed ACK that names it (MSA-2 = MSH-10). Silence,
-a dropped connection or an ACK for another message is what made the seed's EHR resend."""
+a dropped connection or an ACK for another message is what made the seed's EHR resend;
+a second ACK for a message already acknowledged (a receiver that re-delivers its earlier
+messages) is a finding too, never silently dropped. The ACK's own header is judged in
+test_ack_header.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from interopgate.hl7 import timestamps
 from interopgate.hl7.messages import read_reply
 from interopgate.hl7.mllp import CR, FS, MLLPClient, encode, frame
 
@@ -63,35 +65,6 @@ def test_ack_names_the_message(check, hl7_client, hl7_factory, hl7_address, prof
     )
 
 
-@pytest.mark.check("hl7.ack.header")
-def test_ack_header(check, hl7_client, hl7_factory, hl7_address, profile):
-    message = hl7_factory.build(profile.hl7.messages[0] if profile.hl7.messages else "SIU^S12")
-    exchange = hl7_client.send(message.text)
-    subject = _subject(message, hl7_address)
-    ack = _require_ack(check, exchange, subject)
-    check.expect(
-        (ack.msh_5, ack.msh_6) == message.sending,
-        f"ACK to {subject}: MSH-5/MSH-6",
-        expected=f"{'|'.join(message.sending)} (the message's MSH-3|MSH-4)",
-        observed=f"{ack.msh_5}|{ack.msh_6}",
-    )
-    check.expect(
-        ack.msh_9.split("^")[0] == "ACK",
-        f"ACK to {subject}: MSH-9",
-        expected="ACK^<trigger event>",
-        observed=ack.msh_9 or "(empty)",
-    )
-    version = ack.msh_12 if ack.msh_12 in timestamps.VERSIONS else profile.hl7.version
-    try:
-        timestamps.parse(ack.msh_7, version, strict=profile.hl7.strict)
-    except timestamps.TimestampError as exc:
-        check.fail(
-            f"ACK to {subject}: MSH-7 (date/time of message)",
-            expected=f"a DTM {timestamps.grammar(version)} ({timestamps.clause(version)})",
-            observed=str(exc),
-        )
-
-
 def _malformed_bytes(kind: str, text: str) -> bytes:
     if kind == "missing-MSH":
         return frame(text.split("\r", 1)[1])
@@ -101,26 +74,19 @@ def _malformed_bytes(kind: str, text: str) -> bytes:
 
 
 @pytest.mark.check("hl7.ack.malformed")
-def test_malformed_message_answered(check, hl7_client, hl7_factory, hl7_address, malformed_kind):
+def test_malformed_message_answered(
+    check, hl7_client, hl7_factory, hl7_address, profile, transcript, malformed_kind
+):
     """A message that cannot be processed is answered AR/AE (§2.9.2), never with silence.
-    Bytes outside a frame cannot be answered -- MLLP (Appendix C.4.3) says a receiver
-    ignores them -- so "unframed-bytes" sends junk then a framed message: the junk must
-    neither kill the connection nor stop the framed message's ACK."""
+    Without an MSH there is no MSH-10 to name, so MSA-2 is empty (or absent). Bytes
+    outside a frame cannot be answered -- MLLP (Appendix C.4.3) says a receiver ignores
+    them -- so "unframed-bytes" sends an unframed message with an MSH-10 of its own, then
+    a framed one: exactly one ACK must come, naming the framed message."""
+    if malformed_kind == "unframed-bytes":
+        _unframed_bytes_ignored(check, hl7_factory, hl7_address, profile, transcript)
+        return
     message = hl7_factory.build("SIU^S12")
     where = f"{hl7_address[0]}:{hl7_address[1]}"
-    if malformed_kind == "unframed-bytes":
-        data = encode(message.text) + FS + CR + frame(message.text)
-        exchange = hl7_client.send_raw(data, shown=f"(unframed copy, then framed) {message.text}")
-        subject = f"unframed bytes, then a framed SIU^S12 (MSH-10 {message.control_id}) to {where}"
-        ack, observed = read_reply(exchange.reply_text, exchange.problem)
-        check.expect(
-            ack is not None,
-            subject,
-            expected="the unframed bytes ignored and the connection kept: the framed "
-            "message gets its ACK",
-            observed=observed,
-        )
-        return
     exchange = hl7_client.send_raw(_malformed_bytes(malformed_kind, message.text))
     subject = f"a framed message with {malformed_kind.replace('-', ' ')} to {where}"
     ack, observed = read_reply(exchange.reply_text, exchange.problem)
@@ -131,6 +97,95 @@ def test_malformed_message_answered(check, hl7_client, hl7_factory, hl7_address,
         "ACK's own MSH-2), on a connection that stays open",
         observed=observed,
     )
+    if malformed_kind == "missing-MSH":
+        check.expect(
+            not ack.msa_2,
+            f"{subject}: MSA-2 of the refusal",
+            expected="MSA-2 empty or absent: a message without MSH has no MSH-10 to "
+            "acknowledge (§3.4.2.2)",
+            observed=f"MSA-2 {ack.msa_2!r}, a value the message never sent as MSH-10",
+        )
+
+
+def _unframed_bytes_ignored(check, hl7_factory, hl7_address, profile, transcript) -> None:
+    junk, message = hl7_factory.build("SIU^S12"), hl7_factory.build("SIU^S12")
+    data = encode(junk.text) + FS + CR + frame(message.text)
+    subject = (
+        f"an unframed SIU^S12 (MSH-10 {junk.control_id}), then a framed one (MSH-10 "
+        f"{message.control_id}) to {hl7_address[0]}:{hl7_address[1]}"
+    )
+    expected = (
+        f"the unframed bytes ignored and the connection kept: exactly one ACK, MSA-2 "
+        f"{message.control_id} (the framed message)"
+    )
+    with MLLPClient.for_settings(
+        hl7_address, profile.hl7, persistent=True, note=transcript.note
+    ) as client:
+        exchange = client.send_raw(
+            data,
+            shown=f"(unframed) {junk.text}<FS><CR>, then framed: {message.text}",
+            control_id=message.control_id,
+        )
+        ack, observed = read_reply(exchange.reply_text, exchange.problem)
+        check.expect(ack is not None, subject, expected=expected, observed=observed)
+        replies = [ack]
+        while True:
+            extra = client.receive(timeout=_quiet_wait(profile))
+            if extra.reply is None:
+                break
+            replies.append(read_reply(extra.reply_text, None)[0])
+
+    def described(reply) -> str:
+        if reply is None:
+            return "a reply that is not an ACK"
+        unframed = " (the unframed bytes)" if reply.msa_2 == junk.control_id else ""
+        return f"MSA-1 {reply.msa_1 or '(empty)'} MSA-2 {reply.msa_2 or '(empty)'}{unframed}"
+
+    check.expect(
+        [r.msa_2 if r is not None else None for r in replies] == [message.control_id],
+        subject,
+        expected=expected,
+        observed=f"{len(replies)} ACK(s): " + "; ".join(described(r) for r in replies),
+    )
+
+
+def _one_ack_each(check, client, subject: str) -> None:
+    """Fail when a message on ``client`` was acknowledged more than once (§2.9.2)."""
+    repeated = client.repeated_summary()
+    check.expect(
+        repeated is None,
+        f"{subject}: one acknowledgment per message",
+        expected="one ACK per message (HL7 2.5 §2.9.2; in enhanced mode one accept and one "
+        "application ACK, §2.9.3)",
+        observed=repeated or "",
+    )
+
+
+ONCE_SAMPLE = 3  # messages on one connection: the third would bring back three ACKs
+
+
+@pytest.mark.check("hl7.ack.once")
+def test_one_ack_per_message(check, hl7_factory, hl7_address, profile, transcript):
+    """Three messages over one connection, then a pause: each gets one ACK. A receiver
+    whose receive buffer is never cleared hands the earlier messages to its application
+    again and answers the n-th message with n ACKs; a sender that drops the extras never
+    notices it is applying the same orders over and over."""
+    message_type = profile.hl7.messages[0] if profile.hl7.messages else "SIU^S12"
+    with MLLPClient.for_settings(
+        hl7_address, profile.hl7, persistent=True, note=transcript.note
+    ) as client:
+        sent = []
+        for _ in range(ONCE_SAMPLE):
+            message = hl7_factory.build(message_type)
+            sent.append(message.control_id)
+            _require_ack(check, client.send(message.text), _subject(message, hl7_address))
+        client.receive(timeout=_quiet_wait(profile))  # anything still on its way
+        _one_ack_each(
+            check,
+            client,
+            f"{ONCE_SAMPLE} {message_type} messages (MSH-10 {', '.join(sent)}) over one "
+            f"connection to {hl7_address[0]}:{hl7_address[1]}",
+        )
 
 
 @pytest.mark.check("hl7.ack.unsupported_event")
@@ -154,6 +209,7 @@ def test_unsupported_trigger_event_rejected(check, hl7_client, hl7_factory, hl7_
 # or MSH-12 is answered with a commit reject (CR); CE covers any other reason.
 BAD_PROCESSING_ID = "X"
 COMMIT_REFUSALS = ("CR", "CE")
+ACCEPT_CODES = ("CA", "CE", "CR")  # table 0008: the accept (commit) acknowledgment codes
 
 
 def _enhanced(hl7_factory, profile, accept: str, application: str, *, refused: bool = False):
@@ -223,6 +279,7 @@ def test_enhanced_mode(check, hl7_client, hl7_factory, hl7_address, profile):
         expected=f"no acknowledgment at all (waited {wait:g} s)",
         observed=read_reply(exchange.reply_text, exchange.problem)[1],
     )
+    _one_ack_each(check, hl7_client, "MSH-15 AL, AL (refused) and NE on one sender")
 
 
 @pytest.mark.check("hl7.ack.accept_conditions")
@@ -255,14 +312,18 @@ def test_enhanced_accept_conditions(check, hl7_client, hl7_factory, hl7_address,
         "valid message, no ACK for an unacceptable one",
         observed="\n    " + "\n    ".join(wrong),
     )
+    _one_ack_each(check, hl7_client, f"{len(cases)} messages with MSH-15 ER/SU")
 
 
 @pytest.mark.check("hl7.ack.application")
 def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, transcript):
-    """MSH-16 AL: the application ACK (AA/AE/AR) comes as a separate message after the
-    commit ACK, naming the message in MSA-2; MSH-16 NE: no application ACK. The profile
-    says where it comes (hl7.ack.application_ack: same-connection); a sender waits on a
-    persistent connection for it, whatever hl7.connection says."""
+    """MSH-15 AL, MSH-16 AL: first the accept (commit) ACK, CA/CE/CR (table 0008), then
+    the application ACK (AA/AE/AR) as a separate message naming the message in MSA-2;
+    MSH-16 NE: no application ACK. An original-mode AA as the first reply is no accept
+    ACK: the sender asked for enhanced mode and cannot tell "stored" from "processed".
+    The profile says where the application ACK comes (hl7.ack.application_ack:
+    same-connection); a sender waits on a persistent connection for it, whatever
+    hl7.connection says."""
     _require_enhanced(profile)
     if profile.hl7.ack.application_ack == "none":
         pytest.skip(
@@ -273,13 +334,21 @@ def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, tran
     ) as client:
         message = _enhanced(hl7_factory, profile, "AL", "AL")
         subject = _label(message)
-        commit = client.send(message.text)
-        commit_ack = _require_ack(check, commit, subject)
+        first = client.send(message.text)
+        first_ack = _require_ack(check, first, subject)
+        check.expect(
+            first_ack.msa_1 in ACCEPT_CODES,
+            f"{subject}: the first reply",
+            expected="an accept (commit) ACK, MSA-1 CA, CE or CR (§2.9.3, table 0008), "
+            "before any application ACK",
+            observed=read_reply(first.reply_text, None)[1]
+            + " -- an application (original-mode) code, not an accept ACK",
+        )
         application = client.receive()
         ack, observed = read_reply(application.reply_text, application.problem)
         wrong = []
         if ack is None:
-            wrong.append(f"after the commit ACK ({commit_ack.msa_1}): {observed}")
+            wrong.append(f"after the accept ACK ({first_ack.msa_1}): {observed}")
         else:
             if ack.msh_9.split("^")[0] != "ACK":
                 wrong.append(f"MSH-9 {ack.msh_9 or '(empty)'}, not ACK")
@@ -287,12 +356,12 @@ def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, tran
                 wrong.append(f"MSA-1 {ack.msa_1 or '(empty)'}, not an application code")
             if ack.msa_2 != message.control_id:
                 wrong.append(f"MSA-2 {ack.msa_2 or '(empty)'}, not {message.control_id}")
-            if ack.msh_10 and ack.msh_10 == commit_ack.msh_10:
-                wrong.append(f"MSH-10 {ack.msh_10} repeats the commit ACK's: not a new message")
+            if ack.msh_10 and ack.msh_10 == first_ack.msh_10:
+                wrong.append(f"MSH-10 {ack.msh_10} repeats the accept ACK's: not a new message")
         check.expect(
             not wrong,
             subject,
-            expected=f"the commit ACK, then within {profile.hl7.ack.timeout:g} s an application "
+            expected=f"the accept ACK, then within {profile.hl7.ack.timeout:g} s an application "
             f"ACK of its own: MSH-9 ACK, MSA-1 AA/AE/AR, MSA-2 {message.control_id}",
             observed="; ".join(wrong),
         )
@@ -303,6 +372,7 @@ def test_enhanced_application_ack(check, hl7_factory, hl7_address, profile, tran
         check.expect(
             extra.reply is None,
             _label(silent),
-            expected=f"the commit ACK only, no application ACK (waited {wait:g} s)",
+            expected=f"the accept ACK only, no application ACK (waited {wait:g} s)",
             observed="a further message: " + read_reply(extra.reply_text, None)[1],
         )
+        _one_ack_each(check, client, "MSH-16 AL, then MSH-16 NE on one connection")

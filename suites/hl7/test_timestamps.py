@@ -6,7 +6,6 @@ field, and the same appointment at every minute of a day, and list what was refu
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -16,7 +15,6 @@ from interopgate.hl7.messages import appointment_fields, new_control_id, read_re
 from interopgate.hl7.mllp import MLLPClient, show
 
 SWEEP_FORM = "YYYYMMDDHHMMSS"
-SWEEP_BUDGET_S = 240.0  # a bound on the whole sweep, whatever the target does
 
 
 @pytest.mark.check("hl7.timestamp.accepted")
@@ -84,17 +82,19 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
     rejected: dict[int, str] = {}
     first_failure: list[str] = []
     host, port = hl7_address
-    started = time.monotonic()
+    budget = sweep.Budget(profile.hl7.sweep_budget)
     silent_in_a_row = 0
     sent: list[int] = []
     with MLLPClient.for_settings(hl7_address, profile.hl7, persistent=True) as client:
         for minute in minutes:
-            if time.monotonic() - started > SWEEP_BUDGET_S or silent_in_a_row >= 3:
+            if budget.spent() or silent_in_a_row >= 3:
                 break
             when = dt.datetime.combine(day, dt.time(minute // 60, minute % 60))
             value = form.render(when)
             message = variants.make({f: value for f in fields}, new_control_id("SW"))
-            exchange = client.send(message.text)
+            # Neither connect nor ACK wait may outlast the budget.
+            client.connect_timeout = budget.bound(profile.hl7.connect_timeout)
+            exchange = client.send(message.text, timeout=budget.bound(profile.hl7.ack.timeout))
             sent.append(minute)
             ack, observed = read_reply(exchange.reply_text, exchange.problem)
             silent_in_a_row = silent_in_a_row + 1 if exchange.reply is None else 0
@@ -103,13 +103,16 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
                 if not first_failure:
                     reply = show(exchange.reply_text) if exchange.reply_text else observed
                     first_failure += [f">> {show(message.text)}", f"<< {reply}"]
-    elapsed = time.monotonic() - started
+        repeated = client.repeated_summary()
+    elapsed = budget.elapsed()
     transcript.note(
         f"{label}: {len(sent)} {message_type} messages ({', '.join(fields)} = {day:%Y%m%d}HHMM00) "
         f"to {host}:{port} in {elapsed:.1f} s, {len(rejected)} refused"
     )
     if first_failure:
         transcript.note("first refused exchange:\n" + "\n".join(first_failure))
+    if repeated:
+        transcript.note(f"acknowledged more than once (HL7 2.5 §2.9.2): {repeated}")
     unsent = len(minutes) - len(sent)
     problems = []
     by_outcome: dict[str, set[int]] = {}
@@ -121,8 +124,19 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
         problems.append(
             f"{ranges} ({len(bad)} of {len(sent)}{unit} minutes) rejected with {outcome}"
         )
+    if repeated:
+        problems.append(f"one ACK per message (HL7 2.5 §2.9.2) broken: {repeated}")
     if unsent:
-        problems.append(f"{unsent} minute(s) not sent (target stopped answering or time budget)")
+        why = (
+            "the target stopped answering (3 messages in a row without an ACK)"
+            if silent_in_a_row >= 3
+            else f"the sweep's time budget of {budget.seconds:g} s (hl7.sweep_budget) ran out"
+        )
+        last = f", the last at {timestamps.hhmm(sent[-1])}" if sent else ""
+        problems.append(
+            f"{unsent} of {len(minutes)}{unit} minutes not sent: {why} after {len(sent)} "
+            f"messages in {elapsed:.0f} s{last} ({len(sent) - len(rejected)} acknowledged AA)"
+        )
     check.expect(
         not problems,
         f"{label} of one {message_type} appointment on {day:%Y-%m-%d} over {', '.join(fields)}",
@@ -147,22 +161,38 @@ def test_time_sweep_full_day(check, profile, hl7_address, hl7_factory, transcrip
 
 
 @pytest.mark.check("hl7.resend.same_control_id")
-def test_resend_same_control_id(check, hl7_client, hl7_factory, hl7_resend_record_check, profile):
+def test_resend_same_control_id(
+    check, hl7_factory, hl7_address, hl7_resend_record_check, profile, transcript
+):
     """The seed's EHR resent the same SIU^S12 (same MSH-10) the next morning: a receiver
-    must acknowledge it again (and keep one record -- the workflow suites check that)."""
+    must acknowledge it again (and keep one record -- the workflow suites check that).
+    Sent over the one connection a resending sender keeps, then a pause: the resend gets
+    one ACK, not one for every copy the receiver still holds (HL7 2.5 §2.9.2)."""
     message_type = profile.hl7.messages[0] if profile.hl7.messages else "SIU^S12"
     message = hl7_factory.build(message_type)
     outcomes = []
-    for _ in range(2):
-        exchange = hl7_client.send(message.text)
-        ack, observed = read_reply(exchange.reply_text, exchange.problem)
-        outcomes.append((ack.msa_1 if ack else None, observed))
+    with MLLPClient.for_settings(
+        hl7_address, profile.hl7, persistent=True, note=transcript.note
+    ) as client:
+        for _ in range(2):
+            exchange = client.send(message.text)
+            ack, observed = read_reply(exchange.reply_text, exchange.problem)
+            outcomes.append((ack.msa_1 if ack else None, observed))
+        client.receive(timeout=min(0.5, profile.hl7.ack.timeout))  # a further ACK, if any
+        repeated = client.repeated_summary()
+    subject = f"{message_type} sent twice with the same MSH-10 {message.control_id}"
     check.expect(
         all(code in ("AA", "CA") for code, _ in outcomes),
-        f"{message_type} sent twice with the same MSH-10 {message.control_id}",
+        subject,
         expected="MSA-1 AA both times",
         observed="; ".join(
             f"{n}: {obs}" for n, (_, obs) in zip(("first", "resend"), outcomes, strict=True)
         ),
+    )
+    check.expect(
+        repeated is None,
+        subject,
+        expected="one ACK for the message and one for its resend (HL7 2.5 §2.9.2, §2.10.2)",
+        observed=repeated or "",
     )
     hl7_resend_record_check(message)

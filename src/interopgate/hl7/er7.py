@@ -113,6 +113,25 @@ def value(text: str, location: str | Location) -> str:
     return ""
 
 
+def with_field(text: str, segment: str, number: int, new: str) -> str:
+    """The ER7 message with field ``number`` of its first ``segment`` replaced by ``new``
+    (fields added when the segment is shorter); MSH is numbered as the standard numbers
+    it, MSH-1 being the field separator (§2.14.9.1)."""
+    lines = segments(text)
+    separators = Separators.of(lines[0])
+    field_separator = separators.field if separators else "|"
+    for index, line in enumerate(lines):
+        if line[:3] != segment:
+            continue
+        fields = line.split(field_separator)
+        position = number - (1 if segment == "MSH" else 0)
+        fields += [""] * (position + 1 - len(fields))
+        fields[position] = new
+        lines[index] = field_separator.join(fields)
+        break
+    return "\r".join(lines)
+
+
 # --------------------------------------------------------------------------- DTM → DICOM
 
 

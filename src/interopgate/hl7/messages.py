@@ -192,6 +192,34 @@ class Ack:
         )
 
 
+# MSH-9.3 (message structure) exists from 2.3.1 on and is required from 2.4 on
+# (HL7 2.5 §2.14.9.9, §2.A.46 MSG; table 0354: ACK for the general acknowledgment).
+STRUCTURE_REQUIRED = ("2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8")
+
+
+def ack_message_type(version: str, trigger: str) -> str:
+    """MSH-9 of a general acknowledgment in ``version``, as a verdict states it."""
+    if version in STRUCTURE_REQUIRED:
+        return f"ACK^{trigger}^ACK (the message structure ACK required from HL7 2.4 on)"
+    return f"ACK or ACK^{trigger} (HL7 {version}: trigger event and structure optional)"
+
+
+def ack_message_type_problems(msh_9: str, version: str, trigger: str) -> list[str]:
+    """What is wrong with an ACK's MSH-9 answering a message of ``trigger`` in
+    ``version``, no stricter than the standard: MSH-9.1 ACK always; MSH-9.2 may be left
+    out of an acknowledgment, but when present is the trigger acknowledged; MSH-9.3 ACK,
+    required from 2.4 on (§2.14.9.9)."""
+    code, event, structure = [*msh_9.split("^"), "", ""][:3]
+    problems = []
+    if code != "ACK":
+        problems.append(f"MSH-9.1 {code or '(empty)'}, not ACK")
+    if event and event != trigger:
+        problems.append(f"MSH-9.2 {event}, not the trigger event acknowledged ({trigger})")
+    if structure != "ACK" and (structure or version in STRUCTURE_REQUIRED):
+        problems.append(f"MSH-9.3 {structure or '(absent)'}, not ACK")
+    return problems
+
+
 def build_ack(
     version: str,
     *,

@@ -10,9 +10,14 @@ purpose. Building and parsing the messages themselves is left to hl7apy (hl7/mes
 
 Timeouts: every connect and read is bounded. After a read timeout the client closes the
 connection, so an ACK that arrives late can never be matched to the next message; on a
-connection that stays open, a reply whose MSA-2 names an earlier message (a late or
-repeated ACK, HL7 2.5 §2.9.2: MSA-2 = the acknowledged MSH-10) is discarded, never taken
-for the ACK of the message just sent.
+connection that stays open, a reply whose MSA-2 names an earlier message (HL7 2.5 §2.9.2:
+MSA-2 = the acknowledged MSH-10) is never taken for the ACK of the message just sent.
+
+One acknowledgment per message (HL7 2.5 §2.9.2; in enhanced mode §2.9.3 one accept and
+one application ACK): every frame the client reads is counted against the message its
+MSA-2 names, and a second ACK of the same kind for a message already acknowledged is a
+finding, kept in :attr:`MLLPClient.repeated` whether or not a transcript is written (a
+receiver that re-delivers its earlier messages answers the n-th message with n ACKs).
 """
 
 from __future__ import annotations
@@ -128,6 +133,23 @@ class FrameReader:
             frames.append(Frame(payload, junk, terminated))
 
 
+def ack_kind(msa_1: str) -> str:
+    """ "accept" for a commit code of table 0008 (CA/CE/CR, enhanced mode §2.9.3), else
+    "application" (AA/AE/AR, and whatever an original-mode receiver puts there)."""
+    return "accept" if msa_1.startswith("C") else "application"
+
+
+@dataclass(frozen=True)
+class RepeatedAck:
+    """An acknowledgment for a message that already had one of its kind (HL7 2.5
+    §2.9.2): MSA-1/MSA-2 of the extra frame and the MSH-10 last sent when it came."""
+
+    msa_2: str
+    msa_1: str
+    while_waiting_for: str
+    text: str
+
+
 class AckTimeout(TimeoutError):
     """No ACK within the read timeout; the connection has been closed."""
 
@@ -163,8 +185,10 @@ class MLLPClient:
     do); ``persistent=True`` keeps one connection until :meth:`close` or a timeout.
     A reply is the first frame that does not acknowledge an *earlier* message: a frame
     whose MSA-2 is the MSH-10 of a message sent before this one is a late (or repeated)
-    ACK and is discarded with a note. :meth:`receive` reads a further frame the peer
-    sends on its own (an enhanced-mode application ACK, HL7 2.5 §2.9.3).
+    ACK and is not taken for the reply. :meth:`receive` reads a further frame the peer
+    sends on its own (an enhanced-mode application ACK, HL7 2.5 §2.9.3). Every frame read
+    is also counted per message: a second ACK of one kind (:func:`ack_kind`) for the same
+    MSH-10 since it was last sent lands in :attr:`repeated` (see :meth:`repeated_summary`).
     """
 
     # Observers of every client's raw bytes (the wire capture, evidence/capture.py),
@@ -192,6 +216,9 @@ class MLLPClient:
         self._earlier: set[str] = set()  # MSH-10s sent before the current message
         self._current = ""  # MSH-10 of the message last sent
         self._late = 0  # late ACKs discarded while waiting for the current reply
+        # MSH-10 -> the kinds of ACK seen for it since it was last sent (§2.9.2: one each)
+        self._acknowledged: dict[str, set[str]] = {}
+        self.repeated: list[RepeatedAck] = []
 
     @classmethod
     def for_settings(
@@ -241,14 +268,24 @@ class MLLPClient:
         return self.send_raw(frame(message), timeout=timeout, shown=message)
 
     def send_raw(
-        self, data: bytes, *, timeout: float | None = None, shown: str | None = None
+        self,
+        data: bytes,
+        *,
+        timeout: float | None = None,
+        shown: str | None = None,
+        control_id: str | None = None,
     ) -> Exchange:
-        """Send bytes as they are (malformed frames on purpose); wait for one reply frame."""
+        """Send bytes as they are (malformed frames on purpose); wait for one reply frame.
+        ``control_id`` is the MSH-10 of the message the bytes are meant to deliver (by
+        default the first MSH-10 in them; unframed bytes in front have their own)."""
         self.note(">> " + show(shown if shown is not None else data))
         if self._current:
             self._earlier.add(self._current)
-        self._current, self._late = field_of(data, "MSH", 10), 0
+        self._current = field_of(data, "MSH", 10) if control_id is None else control_id
+        self._late = 0
         self._earlier.discard(self._current)  # a resend (same MSH-10) is acknowledged again
+        if self._current:
+            self._acknowledged[self._current] = set()
         started = time.monotonic()
         try:
             sock = self._connect()
@@ -343,6 +380,8 @@ class MLLPClient:
             sock.setblocking(True)
         if stale:
             self.note(f"<< discarded {len(stale)} unsolicited byte(s): " + show(stale))
+            for extra in FrameReader().feed(stale):
+                self._account(extra)
         return alive
 
     def _take(self) -> Frame | None:
@@ -378,8 +417,50 @@ class MLLPClient:
             if not chunk:
                 raise ConnectionDropped()
             # Frames after the reply stay pending: receive() may ask for them; the next
-            # send() discards them (_drain).
-            self._pending += self._reader.feed(chunk)
+            # send() discards them (_drain). Each is counted once, as it arrives.
+            arrived = self._reader.feed(chunk)
+            for received in arrived:
+                self._account(received)
+            self._pending += arrived
+
+    def _account(self, received: Frame) -> None:
+        """Count a frame against the message its MSA-2 names (HL7 2.5 §2.9.2: one ACK per
+        message, §2.9.3: one accept and one application ACK in enhanced mode); a second of
+        a kind is recorded in :attr:`repeated`. A frame naming no message sent on this
+        client (an empty or foreign MSA-2) is left for the checks to judge."""
+        msa_2 = field_of(received.payload, "MSA", 2)
+        seen = self._acknowledged.get(msa_2) if msa_2 else None
+        if seen is None:
+            return
+        msa_1 = field_of(received.payload, "MSA", 1)
+        kind = ack_kind(msa_1)
+        if kind not in seen:
+            seen.add(kind)
+            return
+        self.repeated.append(RepeatedAck(msa_2, msa_1, self._current, decode(received.payload)))
+        self.note(
+            f"<< a second {kind} ACK (MSA-1 {msa_1 or '(empty)'}) for MSH-10 {msa_2}, "
+            f"already acknowledged (HL7 2.5 §2.9.2: one per message), while waiting for "
+            f"MSH-10 {self._current or '(none)'}"
+        )
+
+    def repeated_summary(self) -> str | None:
+        """What :attr:`repeated` holds, in one line for a verdict (None when nothing was
+        acknowledged twice): how many, for how many messages, and the first occurrence."""
+        if not self.repeated:
+            return None
+        first = self.repeated[0]
+        messages = len({r.msa_2 for r in self.repeated})
+        when = (
+            "right after its own ACK"
+            if first.while_waiting_for == first.msa_2
+            else f"while waiting for the ACK of MSH-10 {first.while_waiting_for or '(none)'}"
+        )
+        return (
+            f"{len(self.repeated)} ACK(s) for {messages} message(s) already acknowledged; "
+            f"first: MSH-10 {first.msa_2} acknowledged again (MSA-1 {first.msa_1 or '(empty)'}) "
+            f"{when}"
+        )
 
 
 # --------------------------------------------------------------------------- listener
@@ -406,13 +487,20 @@ class MLLPListener:
 
     ``handler(frame, connection)`` returns the reply (a message string, raw bytes to send
     as they are, or None for no reply). Every received frame is also kept in
-    :attr:`received` so a test can inspect what a sender sent.
+    :attr:`received` so a test can inspect what a sender sent. ``reader`` makes the
+    per-connection :class:`FrameReader` (a site fault swaps in a defective one).
     """
 
     def __init__(
-        self, handler: Handler, host: str = "127.0.0.1", port: int = 0, idle_timeout: float = 60
+        self,
+        handler: Handler,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_timeout: float = 60,
+        reader: Callable[[], FrameReader] = FrameReader,
     ) -> None:
         self.handler = handler
+        self._new_reader = reader  # how a connection's bytes become frames
         self.received: list[Frame] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -455,7 +543,7 @@ class MLLPListener:
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int], idle_timeout: float) -> None:
         sock.settimeout(idle_timeout)
-        reader = FrameReader()
+        reader = self._new_reader()
         connection = Connection(peer)
         while True:
             try:

@@ -217,7 +217,8 @@ _FAULTS = [
         "hl7-wrong-msa-2",
         "hl7",
         "MSA-2 of every ACK carries a control ID of the site's own, not the sender's MSH-10",
-        ("hl7.ack.control_id", "hl7.ack.application"),
+        # malformed: the framed message after unframed bytes is not named either
+        ("hl7.ack.control_id", "hl7.ack.application", "hl7.ack.malformed"),
     ),
     Fault(
         "hl7-ack-colon-timestamp",
@@ -278,6 +279,75 @@ _FAULTS = [
         "a resent message (same MSH-10) is rejected with AE (205, duplicate key identifier) "
         "instead of being acknowledged again",
         ("hl7.resend.same_control_id",),
+    ),
+    Fault(
+        "hl7-redelivers-earlier-messages",
+        "hl7",
+        "the receive buffer of a connection is never cleared: the n-th message on a "
+        "persistent connection hands messages 1..n-1 to the application again and is "
+        "answered with n ACKs",
+        (
+            "hl7.ack.once",
+            "hl7.ack.enhanced_mode",
+            "hl7.ack.accept_conditions",
+            "hl7.ack.application",
+            "hl7.timestamp.sweep",
+            "hl7.resend.same_control_id",
+        ),
+    ),
+    Fault(
+        "hl7-unframed-bytes-processed",
+        "hl7",
+        "bytes before <VT> that end in <FS> are processed as a message of their own and "
+        "acknowledged, besides the framed message that follows (MLLP says: ignore them)",
+        ("hl7.ack.malformed",),
+    ),
+    Fault(
+        "hl7-first-byte-unchecked",
+        "hl7",
+        "the first byte of a frame is dropped without checking that it is <VT>: unframed "
+        "bytes lose their first byte and are answered as a message without MSH",
+        ("hl7.ack.malformed",),
+    ),
+    Fault(
+        "hl7-msa-2-from-sch",
+        "hl7",
+        "a message without MSH is refused with an AR whose MSA-2 is the first field of its "
+        "first segment (SCH-1, the placer appointment ID), not empty",
+        ("hl7.ack.malformed",),
+    ),
+    Fault(
+        "hl7-ignores-msh-2",
+        "hl7",
+        "MSH-2 is not read: a message with invalid encoding characters is parsed with the "
+        "default ^~\\& and answered AA",
+        ("hl7.ack.malformed",),
+    ),
+    Fault(
+        "hl7-constant-ack-control-id",
+        "hl7",
+        "every ACK carries the same MSH-10 ('ACK'), so no two acknowledgments can be told apart",
+        ("hl7.ack.unique_control_id", "hl7.ack.application"),
+    ),
+    Fault(
+        "hl7-ack-wrong-version",
+        "hl7",
+        "every ACK says MSH-12 2.3, whatever the version of the message it acknowledges",
+        ("hl7.ack.version",),
+    ),
+    Fault(
+        "hl7-bare-ack-message-type",
+        "hl7",
+        "the ACK's MSH-9 is a bare 'ACK', without the trigger event and the message "
+        "structure ACK that HL7 2.4 and later require",
+        ("hl7.ack.message_type",),
+    ),
+    Fault(
+        "hl7-aa-as-commit-ack",
+        "hl7",
+        "with MSH-15 AL and MSH-16 AL the first ACK is an original-mode AA instead of the "
+        "accept (commit) ACK CA; the application ACK AA follows",
+        ("hl7.ack.application",),
     ),
     # end-to-end workflow faults
     Fault(

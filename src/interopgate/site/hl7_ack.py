@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from hl7apy.core import Message
 
-from interopgate.hl7 import timestamps
+from interopgate.hl7 import er7, timestamps
 from interopgate.hl7.messages import build_ack, value
-from interopgate.hl7.mllp import Connection
+from interopgate.hl7.mllp import Connection, decode
 from interopgate.hl7.mllp import frame as mllp_frame
 from interopgate.site.faults import FaultSet
 
@@ -75,7 +75,9 @@ def malformed(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def reject_unparsed(reason: str, location: str = "MSH", condition: str = "100") -> str:
+def reject_unparsed(
+    reason: str, location: str = "MSH", condition: str = "100", control_id: str = ""
+) -> str:
     """AR for a message that cannot be read: no MSH-10 to echo, so MSA-2 is empty;
     ERR names the location and the table 0357 code (100 segment sequence, 102 data
     type error)."""
@@ -85,7 +87,7 @@ def reject_unparsed(reason: str, location: str = "MSH", condition: str = "100") 
         receiving=("", ""),
         trigger="",
         code="AR",
-        control_id="",
+        control_id=control_id,
         text=reason,
         error=(location, condition, reason),
     )
@@ -108,14 +110,20 @@ class AckPolicy:
 
     # ---------------------------------------------------------------- before parsing
 
-    def refuse_malformed(self, problem: tuple[str, str], connection: Connection) -> str | None:
+    def refuse_malformed(
+        self, problem: tuple[str, str], connection: Connection, data: bytes = b""
+    ) -> str | None:
         """The answer to bytes :func:`malformed` found ``problem`` (location, reason)
         with; None, and the connection closed, under hl7-no-ack-on-malformed."""
         location, reason = problem
         if "hl7-no-ack-on-malformed" in self.faults:
             connection.close = True  # the defect: hang up without a word
             return None
-        return reject_unparsed(reason, location, "100" if location == "MSH" else "102")
+        msa_2 = ""
+        if location == "MSH" and "hl7-msa-2-from-sch" in self.faults:
+            first = decode(data.split(b"\r", 1)[0]).split("|")
+            msa_2 = first[1].split("^")[0] if len(first) > 1 else ""  # the defect: SCH-1
+        return reject_unparsed(reason, location, "100" if location == "MSH" else "102", msa_2)
 
     # ---------------------------------------------------------------- the header
 
@@ -160,23 +168,36 @@ class AckPolicy:
         note = outcome.error[2] if outcome.error else ""
 
         def ack(code: str, error: Error | None, ack_types: tuple[str, str] | None = None) -> str:
-            return build_ack(
-                answer_version,
-                sending=(value(message, "MSH-5"), value(message, "MSH-6")),
-                receiving=(value(message, "MSH-3"), value(message, "MSH-4")),
-                trigger=value(message, "MSH-9.2"),
-                code=code,
-                control_id=msa_2,
-                text=note if error else "",
-                error=error,
-                timestamp=colon_stamp,
-                ack_types=ack_types,
+            return self._header_defects(
+                build_ack(
+                    answer_version,
+                    sending=(value(message, "MSH-5"), value(message, "MSH-6")),
+                    receiving=(value(message, "MSH-3"), value(message, "MSH-4")),
+                    trigger=value(message, "MSH-9.2"),
+                    code=code,
+                    control_id=msa_2,
+                    text=note if error else "",
+                    error=error,
+                    timestamp=colon_stamp,
+                    ack_types=ack_types,
+                )
             )
 
         accept_ack, app_ack = value(message, "MSH-15"), value(message, "MSH-16")
         if not (accept_ack or app_ack) or "hl7-ignores-accept-ack-type" in self.faults:
             return ack(outcome.code, outcome.error)  # original mode (§2.9.2): AA/AE/AR
         return self._enhanced(ack, outcome, accept_ack, app_ack)
+
+    def _header_defects(self, text: str) -> str:
+        """The ACK header faults: MSH-9, MSH-10 and MSH-12 of the ACK the site built
+        (HL7 2.5 §2.14.9.9, §2.14.9.10, §2.14.9.12) rewritten as the defect writes them."""
+        if "hl7-bare-ack-message-type" in self.faults:
+            text = er7.with_field(text, "MSH", 9, "ACK")
+        if "hl7-constant-ack-control-id" in self.faults:
+            text = er7.with_field(text, "MSH", 10, "ACK")
+        if "hl7-ack-wrong-version" in self.faults:
+            text = er7.with_field(text, "MSH", 12, "2.3")
+        return text
 
     def _enhanced(
         self, ack: AckBuilder, outcome: Outcome, accept_ack: str, app_ack: str
@@ -197,14 +218,17 @@ class AckPolicy:
         accept_when = accept_ack or "AL"
         if "hl7-accept-ack-always" in self.faults and accept_when in ("ER", "SU"):
             accept_when = "AL"  # the defect: ER/SU treated as AL
-        frames = []
-        if _wanted(accept_when, commit == "CA"):
-            frames.append(ack(sent_commit, error if commit != "CA" else None))
-        if (
+        application = (
             commit == "CA"
             and _wanted(app_ack or "NE", code == "AA")
             and "hl7-no-application-ack" not in self.faults
-        ):
+        )
+        if application and "hl7-aa-as-commit-ack" in self.faults:
+            sent_commit = "AA"  # the defect: an original-mode code where CA belongs
+        frames = []
+        if _wanted(accept_when, commit == "CA"):
+            frames.append(ack(sent_commit, error if commit != "CA" else None))
+        if application:
             frames.append(ack(code, error, ack_types=("NE", "NE")))
         return b"".join(mllp_frame(f) for f in frames) or None
 

@@ -4,7 +4,8 @@ It plays the RIS/PACS order filler of IHE RAD SWF: it accepts SIU^S12/S14/S15 (H
 ch. 10), ORM^O01 and OMI^O23 (ch. 4, IHE RAD-2/RAD-4) and ADT^A04/A08 (ch. 3). This
 module owns the socket side and the order of events for one frame: bytes that are no
 HL7 message, a parse, the header's acceptance and the ACKs (site/hl7_ack.py), the
-worklist change (site/hl7_orders.py).
+worklist change (site/hl7_orders.py) -- and the receiving-side faults (framing, the
+re-delivery of earlier messages, MSH-2 not read), which no other layer could commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Callable, Iterable
 from pydicom.dataset import Dataset
 
 from interopgate.hl7.messages import parse, value
-from interopgate.hl7.mllp import Connection, Frame, MLLPListener, decode
+from interopgate.hl7.mllp import CR, FS, Connection, Frame, FrameReader, MLLPListener, decode
+from interopgate.hl7.mllp import frame as mllp_frame
 from interopgate.site.faults import FaultSet
 from interopgate.site.hl7_ack import AckPolicy, Outcome, Rejected, malformed, reject_unparsed
 from interopgate.site.hl7_orders import EVENTS, OrderApplication
@@ -51,7 +53,10 @@ class HL7Interface:
         )
         self.received: list[str] = []
         self._lock = threading.Lock()
-        self._listener = MLLPListener(self.handle, host, port)
+        reader = (
+            FirstByteUncheckedReader if "hl7-first-byte-unchecked" in self.faults else FrameReader
+        )
+        self._listener = MLLPListener(self.handle, host, port, reader=reader)
 
     @property
     def cancel(self) -> str:
@@ -84,11 +89,37 @@ class HL7Interface:
         self._listener.stop()
 
     def handle(self, frame: Frame, connection: Connection) -> str | bytes | None:
-        """One frame in, the reply out (a message, raw frames, or None for none)."""
-        problem = malformed(frame.payload)
+        """One frame in, the reply out (a message, raw frames, or None for none). The
+        faults of the receiving side hook in here: re-delivery of a connection's earlier
+        frames, unframed bytes taken for a message (MLLP Appendix C.4.3 says ignore them)."""
+        frames = [frame]
+        if "hl7-unframed-bytes-processed" in self.faults and frame.leading_junk:
+            junk = frame.leading_junk.rstrip(CR).removesuffix(FS)
+            frames.insert(0, Frame(junk[junk.find(b"MSH") :] if b"MSH" in junk else junk))
+        if "hl7-redelivers-earlier-messages" in self.faults:
+            earlier = connection.state.setdefault("earlier", [])
+            earlier.extend(frames)  # the defect: the buffer is never cleared
+            frames = list(earlier)
+        replies = [self._answer(each, connection) for each in frames]
+        if len(frames) == 1:
+            return replies[0]
+        data = b"".join(
+            mllp_frame(reply) if isinstance(reply, str) else reply
+            for reply in replies
+            if reply is not None
+        )
+        return data or None
+
+    def _answer(self, frame: Frame, connection: Connection) -> str | bytes | None:
+        """The site's answer to one message: refused unread, refused for its header, or
+        applied and acknowledged (site/hl7_ack.py)."""
+        payload = frame.payload
+        problem = malformed(payload)
+        if problem is not None and problem[0] == "MSH-2" and "hl7-ignores-msh-2" in self.faults:
+            payload, problem = _default_encoding_characters(payload), None  # the defect
         if problem is not None:
-            return self.acks.refuse_malformed(problem, connection)
-        text = decode(frame.payload)
+            return self.acks.refuse_malformed(problem, connection, payload)
+        text = decode(payload)
         with self._lock:
             self.received.append(text)
         try:
@@ -106,3 +137,31 @@ class HL7Interface:
             note = f"application internal error: {type(exc).__name__}: {exc}"
             outcome = Outcome("AE", ("MSH", "207", note))
         return self.acks.answer(message, outcome)
+
+
+class FirstByteUncheckedReader(FrameReader):
+    """hl7-first-byte-unchecked: a frame is whatever follows the first byte, which is
+    taken for <VT> without being checked (MLLP Appendix C.4.3: bytes before <VT> are to
+    be ignored), up to <FS> and its <CR>."""
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buffer += data
+        frames = []
+        while self.buffer:
+            end = self.buffer.find(FS, 1)
+            if end < 0 or end + 1 >= len(self.buffer):
+                break
+            terminated = self.buffer[end + 1 : end + 2] == CR
+            frames.append(Frame(self.buffer[1:end], b"", terminated))
+            self.buffer = self.buffer[end + (2 if terminated else 1) :]
+        return frames
+
+
+def _default_encoding_characters(payload: bytes) -> bytes:
+    """hl7-ignores-msh-2: the header's MSH-2 replaced by the default ^~\\& (HL7 2.5
+    §2.5.4), as a receiver that never reads MSH-2 takes every message."""
+    header, _, rest = payload.partition(b"\r")
+    separator = header[3:4]
+    fields = header.split(separator)
+    fields[1] = b"^~\\&"
+    return separator.join(fields) + (b"\r" + rest if rest else b"")
