@@ -259,6 +259,51 @@ _CHECKS = [
         "PS3.4 C.4.2.1.5, Table C.4-2 (C-MOVE status A801: Refused: Move Destination unknown)",
         "a C-MOVE to a destination AE the target does not know is refused with status A801H",
     ),
+    #
+    # Modality Performed Procedure Step (the modality as MPPS SCU, the target as SCP)
+    Check(
+        "dicom.mpps.create_in_progress",
+        "PS3.4 F.7.2.1 (N-CREATE), Table F.7.2-1; IHE RAD TF-2 4.6.4.1 (RAD-6 Modality "
+        "Procedure Step In Progress)",
+        "an N-CREATE IN PROGRESS with the RAD-6 attributes and the SPS it performs is "
+        "answered 0000H for the SOP Instance UID the modality chose",
+    ),
+    Check(
+        "dicom.mpps.create_missing_attribute",
+        "PS3.4 F.7.2.1, Table F.7.2-1 (Type 1 for the SCP); PS3.7 10.1.5 (N-CREATE), Annex C "
+        "(0120H Missing Attribute, 0121H Missing Attribute Value)",
+        "an N-CREATE without a Type 1 attribute is refused with a status the profile allows",
+    ),
+    Check(
+        "dicom.mpps.set_completed",
+        "PS3.4 F.7.2.2 (N-SET), Table F.7.2-1 (final state); IHE RAD TF-2 4.7.4.1 (RAD-7 "
+        "Modality Procedure Step Completed)",
+        "an N-SET COMPLETED with end date/time, the performed series and their Referenced "
+        "Image Sequence is answered 0000H",
+    ),
+    Check(
+        "dicom.mpps.set_discontinued",
+        "PS3.4 F.7.2.2, PS3.3 C.4.14 (Performed Procedure Step Discontinuation Reason Code "
+        "Sequence); IHE RAD TF-2 4.7.4.1 (RAD-7, DISCONTINUED)",
+        "an N-SET DISCONTINUED with a discontinuation reason code is answered 0000H",
+    ),
+    Check(
+        "dicom.mpps.final_state_locked",
+        "PS3.4 F.7.2.2 (a COMPLETED or DISCONTINUED step may no longer be updated: 0110H)",
+        "an N-SET of an instance already COMPLETED is refused with a status the profile allows",
+    ),
+    Check(
+        "dicom.mpps.unknown_instance",
+        "PS3.4 F.7.2.2, PS3.7 10.1.3 (N-SET), Annex C (0112H No Such SOP Instance)",
+        "an N-SET of an MPPS instance never created is refused with 0112H",
+    ),
+    Check(
+        "dicom.mpps.unscheduled",
+        "IHE RAD TF-2 4.6.4.1.2 (RAD-6 unscheduled case: Scheduled Step Attributes Sequence "
+        "without worklist keys), PS3.4 F.7.2.1",
+        "an unscheduled N-CREATE (no worklist item) is answered 0000H where the profile "
+        "says the target takes unscheduled steps",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

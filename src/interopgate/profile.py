@@ -19,6 +19,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -242,6 +243,55 @@ class Find(Strict):
     )
 
 
+def _status_code(value: Any) -> int:
+    """A DIMSE status (PS3.7 Annex C) as 0110H, "0110" or an integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9A-Fa-f]{4}H?", value.strip()):
+        return int(value.strip().rstrip("Hh"), 16)
+    raise ValueError(f"{value!r} is not a DIMSE status; write it as four hex digits, e.g. 0110H")
+
+
+StatusCode = Annotated[int, BeforeValidator(_status_code)]
+
+
+class CodedReason(Strict):
+    """A code sequence item (PS3.3 8.8): value, coding scheme, meaning."""
+
+    value: Annotated[str, Field(min_length=1, max_length=16)]
+    scheme: Annotated[str, Field(min_length=1, max_length=16)] = "DCM"
+    meaning: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Mpps(Strict):
+    """What the target promises as Modality Performed Procedure Step SCP (PS3.4 F.7,
+    IHE RAD-6/7); the defaults are the standard's statuses."""
+
+    final_update_status: list[StatusCode] = Field(
+        [0x0110],
+        description="statuses allowed for an N-SET of an instance already COMPLETED or "
+        "DISCONTINUED (PS3.4 F.7.2.2: 0110H, 'may no longer be updated')",
+    )
+    unknown_instance_status: list[StatusCode] = Field(
+        [0x0112], description="statuses allowed for an N-SET of an instance never created"
+    )
+    missing_attribute_status: list[StatusCode] = Field(
+        [0x0120, 0x0121],
+        description="statuses allowed for an N-CREATE without a Type 1 attribute "
+        "(PS3.4 Table F.7.2-1; PS3.7 Annex C: 0120H Missing Attribute, 0121H Missing Value)",
+    )
+    unscheduled: bool = Field(
+        True,
+        description="the target accepts an unscheduled step (no worklist item: IHE RAD "
+        "TF-2 4.6 RAD-6, a Scheduled Step Attributes Sequence item without SPS keys)",
+    )
+    discontinued_reason: CodedReason = Field(
+        CodedReason(value="110514", meaning="Incorrect worklist entry selected"),
+        description="the Performed Procedure Step Discontinuation Reason Code Sequence "
+        "(0040,0281) item sent with DISCONTINUED (CID 9300)",
+    )
+
+
 class Dicom(Strict):
     propose: list[SopClass] = ["Verification"]
     expect_rejected: list[SopClass] = []
@@ -249,6 +299,7 @@ class Dicom(Strict):
     max_pdu: int = Field(16384, ge=0, description="the device's own maximum PDU (0 = unlimited)")
     worklist: Worklist | None = None
     find: Find = Find()
+    mpps: Mpps = Mpps()
 
     @model_validator(mode="after")
     def _disjoint(self) -> Dicom:

@@ -16,7 +16,30 @@ from pydicom.dataset import Dataset
 
 from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
+from interopgate.dicom import uids
 from interopgate.errors import TargetUnavailable
+from interopgate.suite_support import parametrize_from_profile
+
+
+def _proposed_and_provided(name: str):
+    """``[name]`` when the device proposes the SOP class and the target provides it."""
+
+    def values(profile) -> list[str]:
+        proposed = uids.resolve(name) in profile.dicom.proposed_uids()
+        return [name] if proposed and profile.target_provides(name) else []
+
+    return values
+
+
+# The services the modality uses after the worklist (IHE RAD-6/7, RAD-10): applicable
+# only where the device proposes them and the target's conformance statement provides
+# them (target.provides); wlmscpfs, dcmqrscp and Orthanc provide neither.
+PARAMETERS = {"mpps_sop_class": _proposed_and_provided("MPPS")}
+WHAT = {"mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
 
 @dataclass

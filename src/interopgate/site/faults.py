@@ -343,6 +343,62 @@ _FAULTS = [
         "of A801H (Refused: Move Destination unknown), as Orthanc 1.10 does",
         ("dicom.retrieve.move_unknown_destination",),
     ),
+    # Modality Performed Procedure Step SCP faults
+    Fault(
+        "mpps-type2-empty-refused",
+        "service",
+        "an MPPS N-CREATE with a zero-length Type 2 attribute (the end date and time, "
+        "Referenced Study Sequence, Performed Series Sequence RAD-6 sends empty) is refused "
+        "with 0121H (Missing attribute value); every MPPS check starts with such an N-CREATE",
+        (
+            "dicom.mpps.create_in_progress",
+            "dicom.mpps.unscheduled",
+            "dicom.mpps.set_completed",
+            "dicom.mpps.set_discontinued",
+            "dicom.mpps.final_state_locked",
+        ),
+    ),
+    Fault(
+        "mpps-missing-attribute-accepted",
+        "service",
+        "an MPPS N-CREATE without a Type 1 attribute of PS3.4 Table F.7.2-1 (a RAD-6 "
+        "attribute dropped by the modality) is accepted with 0000H",
+        ("dicom.mpps.create_missing_attribute",),
+    ),
+    Fault(
+        "mpps-one-image-per-series",
+        "service",
+        "an MPPS N-SET whose Performed Series Sequence item references more than one image "
+        "is refused with 0106H (a fixed-size slot for one Referenced Image)",
+        ("dicom.mpps.set_completed",),
+    ),
+    Fault(
+        "mpps-discontinued-refused",
+        "service",
+        "an MPPS N-SET to DISCONTINUED is refused with 0106H: the SCP knows only IN "
+        "PROGRESS and COMPLETED",
+        ("dicom.mpps.set_discontinued",),
+    ),
+    Fault(
+        "mpps-final-state-updatable",
+        "service",
+        "an MPPS N-SET after COMPLETED is accepted with 0000H and changes the instance "
+        "(PS3.4 F.7.2.2: it may no longer be updated)",
+        ("dicom.mpps.final_state_locked",),
+    ),
+    Fault(
+        "mpps-unknown-instance-accepted",
+        "service",
+        "an MPPS N-SET of an instance never created is answered 0000H instead of 0112H",
+        ("dicom.mpps.unknown_instance",),
+    ),
+    Fault(
+        "mpps-unscheduled-refused",
+        "service",
+        "an unscheduled MPPS N-CREATE (a Scheduled Step Attributes Sequence item without "
+        "Scheduled Procedure Step ID, no worklist item) is refused with 0106H",
+        ("dicom.mpps.unscheduled",),
+    ),
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

@@ -2,8 +2,9 @@
 
 Correct by the standard by default, so that a check failing against it is a harness
 bug; wrong on purpose when a fault from site/faults.py is switched on. Services:
-Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, and storage of
-CR, DX, SC, CT and MR (PS3.4 Annexes A, B, C, K). Data lives in memory.
+Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, storage of
+CR, DX, SC, CT and MR, and Modality Performed Procedure Step (site/mpps.py) (PS3.4
+Annexes A, B, C, F, K). Data lives in memory.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from interopgate.dicom.association import no_delay
 from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import MatchOptions, dataset_matches
+from interopgate.site.mpps import MppsSCP
 from interopgate.site.wire import WireRelay
 
 log = logging.getLogger("interopgate.site")
@@ -97,6 +99,7 @@ class ReferenceSite:
         self._relay: WireRelay | None = None
         self.faults = FaultSet(self.config.faults)
         self._find = FindResponder(self.faults)
+        self.mpps = MppsSCP(self.faults)
         self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
         self.hl7_address: tuple[str, int] = (self.config.host, 0)
@@ -114,7 +117,7 @@ class ReferenceSite:
         ae.network_timeout = 30
         syntaxes = [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
         services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
-        services += RETRIEVE_CLASSES
+        services += [*RETRIEVE_CLASSES, sop.ModalityPerformedProcedureStep]
         for uid in services:
             ae.add_supported_context(uid, syntaxes)
         storage = [
@@ -141,6 +144,8 @@ class ReferenceSite:
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_GET, self._on_get),
             (evt.EVT_C_MOVE, self._on_move),
+            (evt.EVT_N_CREATE, self.mpps.on_create),
+            (evt.EVT_N_SET, self.mpps.on_set),
             (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
