@@ -304,6 +304,28 @@ _CHECKS = [
         "an unscheduled N-CREATE (no worklist item) is answered 0000H where the profile "
         "says the target takes unscheduled steps",
     ),
+    #
+    # Storage Commitment (the modality before it deletes its copy)
+    Check(
+        "dicom.commitment.request",
+        "PS3.4 J.3.2 (N-ACTION Request Storage Commitment), Table J.3-1; IHE RAD TF-2 4.10 "
+        "(RAD-10 Storage Commitment)",
+        "an N-ACTION (Action Type ID 1) for stored instances is answered 0000H",
+    ),
+    Check(
+        "dicom.commitment.report_success",
+        "PS3.4 J.3.3 (N-EVENT-REPORT), J.3.3.1.2 (same or new association, SCP role "
+        "selection), Table J.3-2; IHE RAD TF-2 4.10",
+        "the N-EVENT-REPORT comes within the profile's timeout, where the profile says, "
+        "Event Type ID 1 with the Transaction UID and every instance in the Referenced SOP "
+        "Sequence",
+    ),
+    Check(
+        "dicom.commitment.report_failures",
+        "PS3.4 J.3.3.1.1 (Event Type ID 2, Failed SOP Sequence, Failure Reason), Table J.3-2",
+        "an instance the target never received is reported in the Failed SOP Sequence with "
+        "a Failure Reason the profile allows; the stored ones as committed",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

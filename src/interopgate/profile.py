@@ -292,6 +292,26 @@ class Mpps(Strict):
     )
 
 
+class Commitment(Strict):
+    """What the target promises as Storage Commitment Push Model SCP (PS3.4 J.3,
+    IHE RAD-10)."""
+
+    report: Literal["same-association", "new-association", "either"] = Field(
+        "either",
+        description="where the N-EVENT-REPORT comes: on the association of the N-ACTION, "
+        "on a new association the target opens to the device (RunningTarget."
+        "move_destination, SCP role negotiated), or either (PS3.4 J.3.3.1.2)",
+    )
+    timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds the N-EVENT-REPORT may take after the N-ACTION"
+    )
+    failure_reasons: list[StatusCode] = Field(
+        [0x0112],
+        description="Failure Reason (0008,1197) values allowed for an instance the target "
+        "never received (PS3.4 J.3.3.1.1: 0112H No such object instance)",
+    )
+
+
 class Dicom(Strict):
     propose: list[SopClass] = ["Verification"]
     expect_rejected: list[SopClass] = []
@@ -300,6 +320,7 @@ class Dicom(Strict):
     worklist: Worklist | None = None
     find: Find = Find()
     mpps: Mpps = Mpps()
+    commitment: Commitment = Commitment()
 
     @model_validator(mode="after")
     def _disjoint(self) -> Dicom:

@@ -9,6 +9,7 @@ the reason: never failed, never faked.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,6 +18,7 @@ from pydicom.dataset import Dataset
 from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
 from interopgate.dicom import uids
+from interopgate.dicom.listener import DeviceListener
 from interopgate.errors import TargetUnavailable
 from interopgate.suite_support import parametrize_from_profile
 
@@ -34,12 +36,34 @@ def _proposed_and_provided(name: str):
 # The services the modality uses after the worklist (IHE RAD-6/7, RAD-10): applicable
 # only where the device proposes them and the target's conformance statement provides
 # them (target.provides); wlmscpfs, dcmqrscp and Orthanc provide neither.
-PARAMETERS = {"mpps_sop_class": _proposed_and_provided("MPPS")}
-WHAT = {"mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)"}
+PARAMETERS = {
+    "mpps_sop_class": _proposed_and_provided("MPPS"),
+    "commitment_sop_class": _proposed_and_provided("StorageCommitmentPushModel"),
+}
+WHAT = {
+    "mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)",
+    "commitment_sop_class": "Storage Commitment Push Model proposed and provided "
+    "(dicom.propose, target.provides)",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
+
+
+@pytest.fixture(scope="session")
+def device_listener(profile, target) -> Iterator[DeviceListener]:
+    """The device's own SCP at the address the target knows it by (C-MOVE destination,
+    Storage Commitment reports on a new association). A target that knows none gets a
+    listener that is not started: reports can then only come on the device's own
+    association."""
+    listener = DeviceListener(profile.device.ae_title, "127.0.0.1", 0)
+    if target.move_destination is None:
+        yield listener
+        return
+    _, host, port = target.move_destination
+    with DeviceListener(profile.device.ae_title, host, port) as listener:
+        yield listener
 
 
 @dataclass

@@ -399,6 +399,38 @@ _FAULTS = [
         "Scheduled Procedure Step ID, no worklist item) is refused with 0106H",
         ("dicom.mpps.unscheduled",),
     ),
+    # Storage Commitment SCP faults
+    Fault(
+        "commitment-not-implemented",
+        "service",
+        "the Storage Commitment Push Model context is accepted but every N-ACTION is "
+        "answered 0123H (No such action): the SCP does not implement the service",
+        (
+            "dicom.commitment.request",
+            "dicom.commitment.report_success",
+            "dicom.commitment.report_failures",
+        ),
+    ),
+    Fault(
+        "commitment-report-never-sent",
+        "service",
+        "the N-ACTION is answered 0000H but no N-EVENT-REPORT ever follows",
+        ("dicom.commitment.report_success", "dicom.commitment.report_failures"),
+    ),
+    Fault(
+        "commitment-report-incomplete",
+        "service",
+        "the commitment report of a request for several instances leaves the last one out "
+        "of the Referenced SOP Sequence (and lists it nowhere)",
+        ("dicom.commitment.report_success",),
+    ),
+    Fault(
+        "commitment-success-for-missing",
+        "service",
+        "an instance the site never received is reported committed (in the Referenced SOP "
+        "Sequence) instead of in the Failed SOP Sequence",
+        ("dicom.commitment.report_failures",),
+    ),
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

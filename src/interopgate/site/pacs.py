@@ -3,8 +3,8 @@
 Correct by the standard by default, so that a check failing against it is a harness
 bug; wrong on purpose when a fault from site/faults.py is switched on. Services:
 Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, storage of
-CR, DX, SC, CT and MR, and Modality Performed Procedure Step (site/mpps.py) (PS3.4
-Annexes A, B, C, F, K). Data lives in memory.
+CR, DX, SC, CT and MR, Modality Performed Procedure Step (site/mpps.py) and Storage
+Commitment (site/commitment.py) (PS3.4 Annexes A, B, C, F, J, K). Data lives in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
 from interopgate.dicom.association import no_delay
+from interopgate.site.commitment import CommitmentSCP
 from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import MatchOptions, dataset_matches
@@ -100,6 +101,9 @@ class ReferenceSite:
         self.faults = FaultSet(self.config.faults)
         self._find = FindResponder(self.faults)
         self.mpps = MppsSCP(self.faults)
+        self.commitment = CommitmentSCP(
+            self.faults, self._held_class, self.config.ae_title, self.config.move_destinations
+        )
         self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
         self.hl7_address: tuple[str, int] = (self.config.host, 0)
@@ -118,6 +122,7 @@ class ReferenceSite:
         syntaxes = [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
         services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
         services += [*RETRIEVE_CLASSES, sop.ModalityPerformedProcedureStep]
+        services += [sop.StorageCommitmentPushModel]
         for uid in services:
             ae.add_supported_context(uid, syntaxes)
         storage = [
@@ -146,6 +151,7 @@ class ReferenceSite:
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_N_CREATE, self.mpps.on_create),
             (evt.EVT_N_SET, self.mpps.on_set),
+            (evt.EVT_N_ACTION, self.commitment.on_action),
             (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
@@ -199,6 +205,12 @@ class ReferenceSite:
         with self._lock:
             for ds in datasets:
                 self.instances[str(ds.SOPInstanceUID)] = ds
+
+    def _held_class(self, sop_instance_uid: str) -> str | None:
+        """The SOP Class UID of a held instance (what Storage Commitment reports on)."""
+        with self._lock:
+            ds = self.instances.get(sop_instance_uid)
+        return None if ds is None else str(ds.SOPClassUID)
 
     def add_worklist_items(self, items: Iterable[Dataset]) -> None:
         """Idempotent: an item with the same Accession Number and SPS ID replaces the old."""
