@@ -259,6 +259,19 @@ _CHECKS = [
         "PS3.4 C.4.2.1.5, Table C.4-2 (C-MOVE status A801: Refused: Move Destination unknown)",
         "a C-MOVE to a destination AE the target does not know is refused with status A801H",
     ),
+    Check(
+        "dicom.storage.round_trip",
+        "PS3.4 B.2.3 (C-STORE status; B000H when elements are coerced), B.4.1 (the SCP keeps "
+        "every Type 1/2/3 and private element), C.4.2.2 (C-MOVE)",
+        "an instance of each proposed storage class (worklist keys, private block, UTF-8 and "
+        "ISO 2022 names) is stored with an allowed status and retrieved back unchanged but "
+        "for the profile's accepted coercions",
+    ),
+    Check(
+        "dicom.storage.large_instance",
+        "PS3.8 9.3.5 (P-DATA-TF fragmentation), PS3.4 B.2.3, C.4.2.2",
+        "an instance of tens of MB is stored and retrieved back with identical Pixel Data",
+    ),
     #
     # Modality Performed Procedure Step (the modality as MPPS SCU, the target as SCP)
     Check(

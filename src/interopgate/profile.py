@@ -312,6 +312,23 @@ class Commitment(Strict):
     )
 
 
+class Storage(Strict):
+    """What the target promises as Storage SCP (PS3.4 B.2.3) about what it keeps."""
+
+    allowed_status: list[StatusCode] = Field(
+        [0x0000],
+        description="C-STORE statuses allowed for a valid instance: 0000H, and B000H "
+        "(coercion), B006H (elements discarded), B007H (data set does not match SOP class) "
+        "only where the target documents them",
+    )
+    accepted_coercions: list[str] = Field(
+        [],
+        description="attribute keywords the target may change, drop or add (e.g. patient "
+        "demographics reconciled from the worklist; 'private' for private elements): "
+        "every other difference in the retrieved instance fails the round trip",
+    )
+
+
 class Dicom(Strict):
     propose: list[SopClass] = ["Verification"]
     expect_rejected: list[SopClass] = []
@@ -321,6 +338,7 @@ class Dicom(Strict):
     find: Find = Find()
     mpps: Mpps = Mpps()
     commitment: Commitment = Commitment()
+    storage: Storage = Storage()
 
     @model_validator(mode="after")
     def _disjoint(self) -> Dicom:

@@ -57,12 +57,13 @@ def device_listener(profile, target) -> Iterator[DeviceListener]:
     Storage Commitment reports on a new association). A target that knows none gets a
     listener that is not started: reports can then only come on the device's own
     association."""
-    listener = DeviceListener(profile.device.ae_title, "127.0.0.1", 0)
+    ae_title = profile.device.ae_title
+    classes = [uid for uid in profile.dicom.proposed_uids() if uids.is_storage(uid)]
     if target.move_destination is None:
-        yield listener
+        yield DeviceListener(ae_title, "127.0.0.1", 0, classes)
         return
-    _, host, port = target.move_destination
-    with DeviceListener(profile.device.ae_title, host, port) as listener:
+    ae_title, host, port = target.move_destination
+    with DeviceListener(ae_title, host, port, classes) as listener:
         yield listener
 
 

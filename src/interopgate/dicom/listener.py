@@ -70,7 +70,9 @@ class DeviceListener:
     ) -> None:
         self.ae_title = ae_title
         self.address = (host, port)
-        self.storage_classes = list(storage_classes) or list(sop._STORAGE_CLASSES.values())
+        # The classes the checks retrieve first: at most 128 contexts (PS3.8 9.3.2.2).
+        known = [uid for uid in sop._STORAGE_CLASSES.values() if uid not in storage_classes]
+        self.storage_classes = [*storage_classes, *known][:110]
         self.reports: list[Report] = []
         self.received: list[Received] = []
         self._changed = threading.Condition()
@@ -85,7 +87,7 @@ class DeviceListener:
         ae.add_supported_context(
             sop.StorageCommitmentPushModel, SYNTAXES, scu_role=False, scp_role=True
         )
-        for uid in self.storage_classes[:110]:  # 128 contexts at most, PS3.8 9.3.2.2
+        for uid in self.storage_classes:
             ae.add_supported_context(uid, SYNTAXES)
         handlers = [
             (evt.EVT_N_EVENT_REPORT, self.on_report),

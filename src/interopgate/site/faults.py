@@ -343,6 +343,21 @@ _FAULTS = [
         "of A801H (Refused: Move Destination unknown), as Orthanc 1.10 does",
         ("dicom.retrieve.move_unknown_destination",),
     ),
+    Fault(
+        "storage-coercion-without-warning",
+        "service",
+        "a C-STOREd instance is kept with Patient's Name in upper case (as a RIS-fed "
+        "reconciliation does) but the store is answered 0000H instead of B000H, and the "
+        "change is not one the profile accepts",
+        ("dicom.storage.round_trip",),
+    ),
+    Fault(
+        "storage-large-instance-dropped",
+        "service",
+        "an instance with more than 16 MiB of pixel data is answered 0000H and silently "
+        "not kept: it can never be retrieved",
+        ("dicom.storage.large_instance",),
+    ),
     # Modality Performed Procedure Step SCP faults
     Fault(
         "mpps-type2-empty-refused",

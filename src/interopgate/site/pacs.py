@@ -139,6 +139,9 @@ class ReferenceSite:
         for uid in storage:
             # scu_role so that C-GET can send C-STORE back over the same association.
             ae.add_supported_context(uid, syntaxes, scu_role=True, scp_role=True)
+        for uid in STORAGE_CLASSES:
+            # What a C-MOVE sub-association to the destination proposes (PS3.4 C.4.2.2).
+            ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         return ae
 
     def start(self) -> ReferenceSite:
@@ -247,6 +250,10 @@ class ReferenceSite:
             ds.file_meta = event.file_meta
         except Exception:
             return 0xC210  # Cannot understand (PS3.4 B.2.3)
+        if self.has("storage-large-instance-dropped") and len(ds.get("PixelData") or b"") > 2**24:
+            return SUCCESS
+        if self.has("storage-coercion-without-warning") and "PatientName" in ds:
+            ds.PatientName = str(ds.PatientName).upper()
         self.add_instances([ds])
         return SUCCESS
 
