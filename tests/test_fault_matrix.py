@@ -24,6 +24,7 @@ SHORT_WAIT = str(Path(__file__).parent / "profiles" / "valid" / "commitment-shor
 # an OMI-fed worklist, cancelled items kept marked.
 PROFILE_FOR = {
     "move-unknown-destination-c000": "review-workstation",
+    "move-wrong-sub-operation-counts": "review-workstation",
     "hl7-omi-study-uid-ignored": OMI_MARK,
     "hl7-cancel-status-discontinued": OMI_MARK,
     "commitment-report-never-sent": SHORT_WAIT,

@@ -260,6 +260,13 @@ _CHECKS = [
         "a C-MOVE to a destination AE the target does not know is refused with status A801H",
     ),
     Check(
+        "dicom.retrieve.sub_operation_counts",
+        "PS3.4 C.4.2.1.6-C.4.2.1.9 (Number of Remaining, Completed, Failed and Warning "
+        "Sub-operations), C.4.2.3 (C-MOVE SCP behavior)",
+        "a C-MOVE's pending counts add up to the study's instances, and the final 0000H has "
+        "none remaining and completed = the instances the destination received, each once",
+    ),
+    Check(
         "dicom.storage.round_trip",
         "PS3.4 B.2.3 (C-STORE status; B000H when elements are coerced), B.4.1 (the SCP keeps "
         "every Type 1/2/3 and private element), C.4.2.2 (C-MOVE)",

@@ -344,6 +344,13 @@ _FAULTS = [
         ("dicom.retrieve.move_unknown_destination",),
     ),
     Fault(
+        "move-wrong-sub-operation-counts",
+        "service",
+        "C-MOVE and C-GET announce one sub-operation more than they perform (a count taken "
+        "before a filter): the final response reports one remaining",
+        ("dicom.retrieve.sub_operation_counts",),
+    ),
+    Fault(
         "storage-coercion-without-warning",
         "service",
         "a C-STOREd instance is kept with Patient's Name in upper case (as a RIS-fed "

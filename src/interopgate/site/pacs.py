@@ -297,7 +297,7 @@ class ReferenceSite:
         if matches is None:
             yield IDENTIFIER_MISMATCH, None
             return
-        yield len(matches)
+        yield len(matches) + (1 if self.has("move-wrong-sub-operation-counts") else 0)
         for ds in matches:
             if event.is_cancelled:
                 yield CANCEL, None
