@@ -94,6 +94,20 @@ def accepted(difference: Difference, coercions: Sequence[str]) -> bool:
     return difference.keyword in coercions
 
 
+def accepted_class(device: DeviceClient, classes: Sequence[str]) -> str | None:
+    """The first of ``classes`` whose presentation context the target accepts (a check
+    that only needs some stored instance uses it; which contexts must be accepted is
+    dicom.association.context_accepted's business)."""
+    with device.associate(list(classes)) as (assoc, negotiation):
+        if not assoc.is_established:
+            return None
+        for uid in classes:
+            answer = negotiation.context(uid)[1]
+            if answer is not None and answer.result == 0:
+                return uid
+    return None
+
+
 def store(device: DeviceClient, ds: Dataset) -> tuple[int | None, str]:
     """C-STORE ``ds`` on an association of its own: the status and, for a warning or
     failure, its Error Comment and Offending Element (PS3.7 C.4)."""

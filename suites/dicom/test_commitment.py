@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.dicom_objects import make_image, new_uid, patient_of
-from interopgate import commitment
+from interopgate import commitment, storage
 from interopgate.dicom import uids
 
 
@@ -24,10 +24,13 @@ def stored(check, device, profile, fake, commitment_sop_class):
     ]
     if not classes:
         pytest.skip("the profile proposes no storage SOP class the target provides")
+    sop_class = storage.accepted_class(device, classes)
+    if sop_class is None:
+        pytest.skip("no storage context accepted (see dicom.association.context_accepted)")
     patient = fake.patient()
     study, series = new_uid(), new_uid()
     images = [
-        make_image(classes[0], patient, study_uid=study, series_uid=series, instance_number=n)
+        make_image(sop_class, patient, study_uid=study, series_uid=series, instance_number=n)
         for n in (1, 2)
     ]
     commitment.store(device, check, images)

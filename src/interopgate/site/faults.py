@@ -46,7 +46,12 @@ _FAULTS = [
         "reject-cr-storage",
         "service",
         "CR Image Storage is not supported: its presentation context is rejected",
-        ("dicom.association.context_accepted", "dicom.storage.store"),
+        (
+            "dicom.association.context_accepted",
+            "dicom.storage.store",
+            "dicom.storage.round_trip",
+            "dicom.storage.large_instance",
+        ),
     ),
     Fault(
         "accept-all-contexts",
@@ -91,7 +96,7 @@ _FAULTS = [
         "service",
         "a data set that arrives in more than one P-DATA-TF PDU is refused with A700H "
         "(Out of resources)",
-        ("dicom.association.max_pdu",),
+        ("dicom.association.max_pdu", "dicom.storage.large_instance"),
     ),
     # C-FIND matching and worklist faults
     Fault(
