@@ -108,7 +108,9 @@ class DeviceListener:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def on_report(self, event: evt.Event, *, same_association: bool = False) -> int:
+    def on_report(
+        self, event: evt.Event, *, same_association: bool = False
+    ) -> tuple[int, Dataset | None]:
         """EVT_N_EVENT_REPORT: keep the report, answer Success. Also bound on the
         device's own association, for a report sent there (``same_association``)."""
         assoc = event.assoc
@@ -127,7 +129,7 @@ class DeviceListener:
         with self._changed:
             self.reports.append(report)
             self._changed.notify_all()
-        return 0x0000
+        return 0x0000, None
 
     def _on_store(self, event: evt.Event) -> int:
         ds = event.dataset
