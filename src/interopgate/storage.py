@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
 
 from interopgate.device import DeviceClient
 from interopgate.dicom.listener import DeviceListener
@@ -60,9 +62,20 @@ def _show(elem: DataElement) -> str:
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
+def _raw(elem: DataElement) -> bytes:
+    """The value as Little Endian bytes: how a private element arrives whose VR the
+    receiver cannot know (Implicit VR, PS3.5 7.8.1: it is read as UN)."""
+    if isinstance(elem.value, bytes):
+        return elem.value
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_data_element(fp, elem)
+    return fp.getvalue()[8:]  # after tag and 4-byte length
+
+
 def _same(a: DataElement, b: DataElement) -> bool:
-    if isinstance(a.value, bytes) or isinstance(b.value, bytes):
-        return bytes(a.value or b"").rstrip(b"\0 ") == bytes(b.value or b"").rstrip(b"\0 ")
+    if a.VR == "UN" or b.VR == "UN" or isinstance(a.value, bytes) or isinstance(b.value, bytes):
+        return _raw(a).rstrip(b"\0 ") == _raw(b).rstrip(b"\0 ")
     return a.value == b.value
 
 
