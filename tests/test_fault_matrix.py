@@ -18,12 +18,16 @@ from tests.junit import failing_checks, read_cases
 PROFILE = "agfa-cr"
 # An OMI^O23-fed worklist that keeps cancelled items marked (hl7.cancel: mark).
 OMI_MARK = str(Path(__file__).parent / "profiles" / "valid" / "omi-feed-cancel-mark.yaml")
+# The Agfa CR profile waiting 2 s (not 10) for a Storage Commitment report.
+SHORT_WAIT = str(Path(__file__).parent / "profiles" / "valid" / "commitment-short-wait.yaml")
 # Faults whose checks the Agfa CR profile never runs, and the profile that does: C-MOVE,
 # an OMI-fed worklist, cancelled items kept marked.
 PROFILE_FOR = {
     "move-unknown-destination-c000": "review-workstation",
+    "move-wrong-sub-operation-counts": "review-workstation",
     "hl7-omi-study-uid-ignored": OMI_MARK,
     "hl7-cancel-status-discontinued": OMI_MARK,
+    "commitment-report-never-sent": SHORT_WAIT,
 }
 
 

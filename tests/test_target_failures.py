@@ -47,7 +47,7 @@ def test_server_killed_mid_run_fails_the_remaining_checks_clearly(run_suites, py
     output = result.stdout.str()
     assert result.ret == 1, output
     cases = [c for c in read_cases(junit) if "not applicable" not in c.message]
-    assert len(cases) == 13, output  # the report is complete: every check has a verdict
+    assert len(cases) == 15, output  # the report is complete: every check has a verdict
     assert [c.outcome for c in cases[:3]] == ["passed"] * 3
     after = cases[3:]
     assert after and all(c.outcome == "failed" for c in after), output

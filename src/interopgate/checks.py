@@ -286,6 +286,93 @@ _CHECKS = [
         "PS3.4 C.4.2.1.5, Table C.4-2 (C-MOVE status A801: Refused: Move Destination unknown)",
         "a C-MOVE to a destination AE the target does not know is refused with status A801H",
     ),
+    Check(
+        "dicom.retrieve.sub_operation_counts",
+        "PS3.4 C.4.2.1.6-C.4.2.1.9 (Number of Remaining, Completed, Failed and Warning "
+        "Sub-operations), C.4.2.3 (C-MOVE SCP behavior)",
+        "a C-MOVE's pending counts add up to the study's instances, and the final 0000H has "
+        "none remaining and completed = the instances the destination received, each once",
+    ),
+    Check(
+        "dicom.storage.round_trip",
+        "PS3.4 B.2.3 (C-STORE status; B000H when elements are coerced), B.4.1 (the SCP keeps "
+        "every Type 1/2/3 and private element), C.4.2.2 (C-MOVE)",
+        "an instance of each proposed storage class (worklist keys, private block, UTF-8 and "
+        "ISO 2022 names) is stored with an allowed status and retrieved back unchanged but "
+        "for the profile's accepted coercions",
+    ),
+    Check(
+        "dicom.storage.large_instance",
+        "PS3.8 9.3.5 (P-DATA-TF fragmentation), PS3.4 B.2.3, C.4.2.2",
+        "an instance of tens of MB is stored and retrieved back with identical Pixel Data",
+    ),
+    #
+    # Modality Performed Procedure Step (the modality as MPPS SCU, the target as SCP)
+    Check(
+        "dicom.mpps.create_in_progress",
+        "PS3.4 F.7.2.1 (N-CREATE), Table F.7.2-1; IHE RAD TF-2 4.6.4.1 (RAD-6 Modality "
+        "Procedure Step In Progress)",
+        "an N-CREATE IN PROGRESS with the RAD-6 attributes and the SPS it performs is "
+        "answered 0000H for the SOP Instance UID the modality chose",
+    ),
+    Check(
+        "dicom.mpps.create_missing_attribute",
+        "PS3.4 F.7.2.1, Table F.7.2-1 (Type 1 for the SCP); PS3.7 10.1.5 (N-CREATE), Annex C "
+        "(0120H Missing Attribute, 0121H Missing Attribute Value)",
+        "an N-CREATE without a Type 1 attribute is refused with a status the profile allows",
+    ),
+    Check(
+        "dicom.mpps.set_completed",
+        "PS3.4 F.7.2.2 (N-SET), Table F.7.2-1 (final state); IHE RAD TF-2 4.7.4.1 (RAD-7 "
+        "Modality Procedure Step Completed)",
+        "an N-SET COMPLETED with end date/time, the performed series and their Referenced "
+        "Image Sequence is answered 0000H",
+    ),
+    Check(
+        "dicom.mpps.set_discontinued",
+        "PS3.4 F.7.2.2, PS3.3 C.4.14 (Performed Procedure Step Discontinuation Reason Code "
+        "Sequence); IHE RAD TF-2 4.7.4.1 (RAD-7, DISCONTINUED)",
+        "an N-SET DISCONTINUED with a discontinuation reason code is answered 0000H",
+    ),
+    Check(
+        "dicom.mpps.final_state_locked",
+        "PS3.4 F.7.2.2 (a COMPLETED or DISCONTINUED step may no longer be updated: 0110H)",
+        "an N-SET of an instance already COMPLETED is refused with a status the profile allows",
+    ),
+    Check(
+        "dicom.mpps.unknown_instance",
+        "PS3.4 F.7.2.2, PS3.7 10.1.3 (N-SET), Annex C (0112H No Such SOP Instance)",
+        "an N-SET of an MPPS instance never created is refused with 0112H",
+    ),
+    Check(
+        "dicom.mpps.unscheduled",
+        "IHE RAD TF-2 4.6.4.1.2 (RAD-6 unscheduled case: Scheduled Step Attributes Sequence "
+        "without worklist keys), PS3.4 F.7.2.1",
+        "an unscheduled N-CREATE (no worklist item) is answered 0000H where the profile "
+        "says the target takes unscheduled steps",
+    ),
+    #
+    # Storage Commitment (the modality before it deletes its copy)
+    Check(
+        "dicom.commitment.request",
+        "PS3.4 J.3.2 (N-ACTION Request Storage Commitment), Table J.3-1; IHE RAD TF-2 4.10 "
+        "(RAD-10 Storage Commitment)",
+        "an N-ACTION (Action Type ID 1) for stored instances is answered 0000H",
+    ),
+    Check(
+        "dicom.commitment.report_success",
+        "PS3.4 J.3.3 (N-EVENT-REPORT), J.3.3.1.2 (same or new association, SCP role "
+        "selection), Table J.3-2; IHE RAD TF-2 4.10",
+        "the N-EVENT-REPORT comes within the profile's timeout, where the profile says, "
+        "Event Type ID 1 with the Transaction UID and every instance in the Referenced SOP "
+        "Sequence",
+    ),
+    Check(
+        "dicom.commitment.report_failures",
+        "PS3.4 J.3.3.1.1 (Event Type ID 2, Failed SOP Sequence, Failure Reason), Table J.3-2",
+        "an instance the target never received is reported in the Failed SOP Sequence with "
+        "a Failure Reason the profile allows; the stored ones as committed",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

@@ -19,6 +19,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -242,6 +243,92 @@ class Find(Strict):
     )
 
 
+def _status_code(value: Any) -> int:
+    """A DIMSE status (PS3.7 Annex C) as 0110H, "0110" or an integer."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9A-Fa-f]{4}H?", value.strip()):
+        return int(value.strip().rstrip("Hh"), 16)
+    raise ValueError(f"{value!r} is not a DIMSE status; write it as four hex digits, e.g. 0110H")
+
+
+StatusCode = Annotated[int, BeforeValidator(_status_code)]
+
+
+class CodedReason(Strict):
+    """A code sequence item (PS3.3 8.8): value, coding scheme, meaning."""
+
+    value: Annotated[str, Field(min_length=1, max_length=16)]
+    scheme: Annotated[str, Field(min_length=1, max_length=16)] = "DCM"
+    meaning: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Mpps(Strict):
+    """What the target promises as Modality Performed Procedure Step SCP (PS3.4 F.7,
+    IHE RAD-6/7); the defaults are the standard's statuses."""
+
+    final_update_status: list[StatusCode] = Field(
+        [0x0110],
+        description="statuses allowed for an N-SET of an instance already COMPLETED or "
+        "DISCONTINUED (PS3.4 F.7.2.2: 0110H, 'may no longer be updated')",
+    )
+    unknown_instance_status: list[StatusCode] = Field(
+        [0x0112], description="statuses allowed for an N-SET of an instance never created"
+    )
+    missing_attribute_status: list[StatusCode] = Field(
+        [0x0120, 0x0121],
+        description="statuses allowed for an N-CREATE without a Type 1 attribute "
+        "(PS3.4 Table F.7.2-1; PS3.7 Annex C: 0120H Missing Attribute, 0121H Missing Value)",
+    )
+    unscheduled: bool = Field(
+        True,
+        description="the target accepts an unscheduled step (no worklist item: IHE RAD "
+        "TF-2 4.6 RAD-6, a Scheduled Step Attributes Sequence item without SPS keys)",
+    )
+    discontinued_reason: CodedReason = Field(
+        CodedReason(value="110514", meaning="Incorrect worklist entry selected"),
+        description="the Performed Procedure Step Discontinuation Reason Code Sequence "
+        "(0040,0281) item sent with DISCONTINUED (CID 9300)",
+    )
+
+
+class Commitment(Strict):
+    """What the target promises as Storage Commitment Push Model SCP (PS3.4 J.3,
+    IHE RAD-10)."""
+
+    report: Literal["same-association", "new-association", "either"] = Field(
+        "either",
+        description="where the N-EVENT-REPORT comes: on the association of the N-ACTION, "
+        "on a new association the target opens to the device (RunningTarget."
+        "move_destination, SCP role negotiated), or either (PS3.4 J.3.3.1.2)",
+    )
+    timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds the N-EVENT-REPORT may take after the N-ACTION"
+    )
+    failure_reasons: list[StatusCode] = Field(
+        [0x0112],
+        description="Failure Reason (0008,1197) values allowed for an instance the target "
+        "never received (PS3.4 J.3.3.1.1: 0112H No such object instance)",
+    )
+
+
+class Storage(Strict):
+    """What the target promises as Storage SCP (PS3.4 B.2.3) about what it keeps."""
+
+    allowed_status: list[StatusCode] = Field(
+        [0x0000],
+        description="C-STORE statuses allowed for a valid instance: 0000H, and B000H "
+        "(coercion), B006H (elements discarded), B007H (data set does not match SOP class) "
+        "only where the target documents them",
+    )
+    accepted_coercions: list[str] = Field(
+        [],
+        description="attribute keywords the target may change, drop or add (e.g. patient "
+        "demographics reconciled from the worklist; 'private' for private elements): "
+        "every other difference in the retrieved instance fails the round trip",
+    )
+
+
 class Dicom(Strict):
     propose: list[SopClass] = ["Verification"]
     expect_rejected: list[SopClass] = []
@@ -249,6 +336,9 @@ class Dicom(Strict):
     max_pdu: int = Field(16384, ge=0, description="the device's own maximum PDU (0 = unlimited)")
     worklist: Worklist | None = None
     find: Find = Find()
+    mpps: Mpps = Mpps()
+    commitment: Commitment = Commitment()
+    storage: Storage = Storage()
 
     @model_validator(mode="after")
     def _disjoint(self) -> Dicom:

@@ -14,6 +14,7 @@ cancelled again unless ``--keep-worklist``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,8 +24,55 @@ from fixtures.hl7_messages import HL7MessageFactory
 from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
 from interopgate import seeding
+from interopgate.dicom import uids
+from interopgate.dicom.listener import DeviceListener
 from interopgate.errors import TargetUnavailable
 from interopgate.plugin.state import run_state
+from interopgate.suite_support import parametrize_from_profile
+
+
+def _proposed_and_provided(name: str):
+    """``[name]`` when the device proposes the SOP class and the target provides it."""
+
+    def values(profile) -> list[str]:
+        proposed = uids.resolve(name) in profile.dicom.proposed_uids()
+        return [name] if proposed and profile.target_provides(name) else []
+
+    return values
+
+
+# The services the modality uses after the worklist (IHE RAD-6/7, RAD-10): applicable
+# only where the device proposes them and the target's conformance statement provides
+# them (target.provides); wlmscpfs, dcmqrscp and Orthanc provide neither.
+PARAMETERS = {
+    "mpps_sop_class": _proposed_and_provided("MPPS"),
+    "commitment_sop_class": _proposed_and_provided("StorageCommitmentPushModel"),
+}
+WHAT = {
+    "mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)",
+    "commitment_sop_class": "Storage Commitment Push Model proposed and provided "
+    "(dicom.propose, target.provides)",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_from_profile(metafunc, PARAMETERS, WHAT)
+
+
+@pytest.fixture(scope="session")
+def device_listener(profile, target) -> Iterator[DeviceListener]:
+    """The device's own SCP at the address the target knows it by (C-MOVE destination,
+    Storage Commitment reports on a new association). A target that knows none gets a
+    listener that is not started: reports can then only come on the device's own
+    association."""
+    ae_title = profile.device.ae_title
+    classes = [uid for uid in profile.dicom.proposed_uids() if uids.is_storage(uid)]
+    if target.move_destination is None:
+        yield DeviceListener(ae_title, "127.0.0.1", 0, classes)
+        return
+    ae_title, host, port = target.move_destination
+    with DeviceListener(ae_title, host, port, classes) as listener:
+        yield listener
 
 
 @dataclass

@@ -46,7 +46,12 @@ _FAULTS = [
         "reject-cr-storage",
         "service",
         "CR Image Storage is not supported: its presentation context is rejected",
-        ("dicom.association.context_accepted", "dicom.storage.store"),
+        (
+            "dicom.association.context_accepted",
+            "dicom.storage.store",
+            "dicom.storage.round_trip",
+            "dicom.storage.large_instance",
+        ),
     ),
     Fault(
         "accept-all-contexts",
@@ -91,7 +96,7 @@ _FAULTS = [
         "service",
         "a data set that arrives in more than one P-DATA-TF PDU is refused with A700H "
         "(Out of resources)",
-        ("dicom.association.max_pdu",),
+        ("dicom.association.max_pdu", "dicom.storage.large_instance"),
     ),
     # C-FIND matching and worklist faults
     Fault(
@@ -412,6 +417,116 @@ _FAULTS = [
         "a C-MOVE to an unknown destination AE is answered C000H (Unable to process) instead "
         "of A801H (Refused: Move Destination unknown), as Orthanc 1.10 does",
         ("dicom.retrieve.move_unknown_destination",),
+    ),
+    Fault(
+        "move-wrong-sub-operation-counts",
+        "service",
+        "C-MOVE and C-GET announce one sub-operation more than they perform (a count taken "
+        "before a filter): the final response reports one remaining",
+        ("dicom.retrieve.sub_operation_counts",),
+    ),
+    Fault(
+        "storage-coercion-without-warning",
+        "service",
+        "a C-STOREd instance is kept with Patient's Name in upper case (as a RIS-fed "
+        "reconciliation does) but the store is answered 0000H instead of B000H, and the "
+        "change is not one the profile accepts",
+        ("dicom.storage.round_trip",),
+    ),
+    Fault(
+        "storage-large-instance-dropped",
+        "service",
+        "an instance with more than 16 MiB of pixel data is answered 0000H and silently "
+        "not kept: it can never be retrieved",
+        ("dicom.storage.large_instance",),
+    ),
+    # Modality Performed Procedure Step SCP faults
+    Fault(
+        "mpps-type2-empty-refused",
+        "service",
+        "an MPPS N-CREATE with a zero-length Type 2 attribute (the end date and time, "
+        "Referenced Study Sequence, Performed Series Sequence RAD-6 sends empty) is refused "
+        "with 0121H (Missing attribute value); every MPPS check starts with such an N-CREATE",
+        (
+            "dicom.mpps.create_in_progress",
+            "dicom.mpps.unscheduled",
+            "dicom.mpps.set_completed",
+            "dicom.mpps.set_discontinued",
+            "dicom.mpps.final_state_locked",
+        ),
+    ),
+    Fault(
+        "mpps-missing-attribute-accepted",
+        "service",
+        "an MPPS N-CREATE without a Type 1 attribute of PS3.4 Table F.7.2-1 (a RAD-6 "
+        "attribute dropped by the modality) is accepted with 0000H",
+        ("dicom.mpps.create_missing_attribute",),
+    ),
+    Fault(
+        "mpps-one-image-per-series",
+        "service",
+        "an MPPS N-SET whose Performed Series Sequence item references more than one image "
+        "is refused with 0106H (a fixed-size slot for one Referenced Image)",
+        ("dicom.mpps.set_completed",),
+    ),
+    Fault(
+        "mpps-discontinued-refused",
+        "service",
+        "an MPPS N-SET to DISCONTINUED is refused with 0106H: the SCP knows only IN "
+        "PROGRESS and COMPLETED",
+        ("dicom.mpps.set_discontinued",),
+    ),
+    Fault(
+        "mpps-final-state-updatable",
+        "service",
+        "an MPPS N-SET after COMPLETED is accepted with 0000H and changes the instance "
+        "(PS3.4 F.7.2.2: it may no longer be updated)",
+        ("dicom.mpps.final_state_locked",),
+    ),
+    Fault(
+        "mpps-unknown-instance-accepted",
+        "service",
+        "an MPPS N-SET of an instance never created is answered 0000H instead of 0112H",
+        ("dicom.mpps.unknown_instance",),
+    ),
+    Fault(
+        "mpps-unscheduled-refused",
+        "service",
+        "an unscheduled MPPS N-CREATE (a Scheduled Step Attributes Sequence item without "
+        "Scheduled Procedure Step ID, no worklist item) is refused with 0106H",
+        ("dicom.mpps.unscheduled",),
+    ),
+    # Storage Commitment SCP faults
+    Fault(
+        "commitment-not-implemented",
+        "service",
+        "the Storage Commitment Push Model context is accepted but every N-ACTION is "
+        "answered 0123H (No such action): the SCP does not implement the service",
+        (
+            "dicom.commitment.request",
+            "dicom.commitment.report_success",
+            "dicom.commitment.report_failures",
+        ),
+    ),
+    Fault(
+        "commitment-report-never-sent",
+        "service",
+        "the N-ACTION is answered 0000H but no N-EVENT-REPORT ever follows",
+        ("dicom.commitment.report_success", "dicom.commitment.report_failures"),
+    ),
+    Fault(
+        "commitment-report-incomplete",
+        "service",
+        "the commitment report of a request for several instances leaves the last one out "
+        "of the Referenced SOP Sequence (and lists it nowhere)",
+        ("dicom.commitment.report_success",),
+    ),
+    Fault(
+        "commitment-success-for-missing",
+        "service",
+        "an instance the site never received is reported committed (in the Referenced SOP "
+        "Sequence) instead of in the Failed SOP Sequence",
+        ("dicom.commitment.report_failures",),
     ),
 ]
 

@@ -2,8 +2,9 @@
 
 Correct by the standard by default, so that a check failing against it is a harness
 bug; wrong on purpose when a fault from site/faults.py is switched on. Services:
-Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, and storage of
-CR, DX, SC, CT and MR (PS3.4 Annexes A, B, C, K). Data lives in memory.
+Verification, Modality Worklist FIND, Patient/Study Root FIND/MOVE/GET, storage of
+CR, DX, SC, CT and MR, Modality Performed Procedure Step (site/mpps.py) and Storage
+Commitment (site/commitment.py) (PS3.4 Annexes A, B, C, F, J, K). Data lives in memory.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
 from interopgate.dicom.association import no_delay
+from interopgate.site.commitment import CommitmentSCP
 from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import MatchOptions, dataset_matches
+from interopgate.site.mpps import MppsSCP
 from interopgate.site.wire import WireRelay
 
 log = logging.getLogger("interopgate.site")
@@ -97,6 +100,10 @@ class ReferenceSite:
         self._relay: WireRelay | None = None
         self.faults = FaultSet(self.config.faults)
         self._find = FindResponder(self.faults)
+        self.mpps = MppsSCP(self.faults)
+        self.commitment = CommitmentSCP(
+            self.faults, self._held_class, self.config.ae_title, self.config.move_destinations
+        )
         self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
         self.hl7_address: tuple[str, int] = (self.config.host, 0)
@@ -114,7 +121,8 @@ class ReferenceSite:
         ae.network_timeout = 30
         syntaxes = [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
         services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
-        services += RETRIEVE_CLASSES
+        services += [*RETRIEVE_CLASSES, sop.ModalityPerformedProcedureStep]
+        services += [sop.StorageCommitmentPushModel]
         for uid in services:
             ae.add_supported_context(uid, syntaxes)
         storage = [
@@ -131,6 +139,9 @@ class ReferenceSite:
         for uid in storage:
             # scu_role so that C-GET can send C-STORE back over the same association.
             ae.add_supported_context(uid, syntaxes, scu_role=True, scp_role=True)
+        for uid in STORAGE_CLASSES:
+            # What a C-MOVE sub-association to the destination proposes (PS3.4 C.4.2.2).
+            ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         return ae
 
     def start(self) -> ReferenceSite:
@@ -141,6 +152,9 @@ class ReferenceSite:
             (evt.EVT_C_FIND, self._on_find),
             (evt.EVT_C_GET, self._on_get),
             (evt.EVT_C_MOVE, self._on_move),
+            (evt.EVT_N_CREATE, self.mpps.on_create),
+            (evt.EVT_N_SET, self.mpps.on_set),
+            (evt.EVT_N_ACTION, self.commitment.on_action),
             (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
@@ -195,6 +209,12 @@ class ReferenceSite:
             for ds in datasets:
                 self.instances[str(ds.SOPInstanceUID)] = ds
 
+    def _held_class(self, sop_instance_uid: str) -> str | None:
+        """The SOP Class UID of a held instance (what Storage Commitment reports on)."""
+        with self._lock:
+            ds = self.instances.get(sop_instance_uid)
+        return None if ds is None else str(ds.SOPClassUID)
+
     def add_worklist_items(self, items: Iterable[Dataset]) -> None:
         """Idempotent: an item with the same Accession Number and SPS ID replaces the old."""
         with self._lock:
@@ -230,6 +250,10 @@ class ReferenceSite:
             ds.file_meta = event.file_meta
         except Exception:
             return 0xC210  # Cannot understand (PS3.4 B.2.3)
+        if self.has("storage-large-instance-dropped") and len(ds.get("PixelData") or b"") > 2**24:
+            return SUCCESS
+        if self.has("storage-coercion-without-warning") and "PatientName" in ds:
+            ds.PatientName = str(ds.PatientName).upper()
         self.add_instances([ds])
         return SUCCESS
 
@@ -273,7 +297,7 @@ class ReferenceSite:
         if matches is None:
             yield IDENTIFIER_MISMATCH, None
             return
-        yield len(matches)
+        yield len(matches) + (1 if self.has("move-wrong-sub-operation-counts") else 0)
         for ds in matches:
             if event.is_cancelled:
                 yield CANCEL, None

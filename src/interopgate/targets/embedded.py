@@ -17,6 +17,7 @@ from interopgate.dicom.association import Endpoint
 from interopgate.profile import HL7, EmbeddedTarget
 from interopgate.seeding import EmbeddedSeeder
 from interopgate.site.pacs import ReferenceSite, SiteConfig
+from interopgate.targets.launch import HOST, free_port
 from interopgate.targets.running import RunningTarget
 
 
@@ -25,8 +26,12 @@ def start(
     target: EmbeddedTarget, calling_ae: str, work_dir: Path, *, hl7: HL7 | None = None
 ) -> Iterator[RunningTarget]:
     hl7 = hl7 or HL7()
+    # The device's own SCP address, as a real PACS is told it: C-MOVE destination and
+    # where Storage Commitment reports go (PS3.4 C.4.2.2, J.3.3.1.2).
+    device_port = free_port()
     config = SiteConfig(
         ae_title=target.called_ae,
+        move_destinations={calling_ae: (HOST, device_port)},
         faults=frozenset(target.faults),
         hl7_cancel=hl7.cancel,
         hl7_cancel_status=hl7.cancel_status,
@@ -45,4 +50,5 @@ def start(
             hl7_address=site.hl7_address,
             name="embedded",
             seeder=EmbeddedSeeder(site),
+            move_destination=(calling_ae, HOST, device_port),
         )
