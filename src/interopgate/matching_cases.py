@@ -223,7 +223,8 @@ def judge_cancel(run: Any, seeded: int) -> CancelVerdict:
     before = [r for r in rest if run.all_arrived_by(r) <= run.cancel_sent]
     after = [r for r in rest if r not in before]
     deadline = run.cancel_sent + window
-    late = [r for r in after if run.sent_no_earlier_than(r) > deadline] if run.kernel_queue else []
+    provable = run.kernel_queue and not run.flow_limited
+    late = [r for r in after if run.sent_no_earlier_than(r) > deadline] if provable else []
     in_flight = len(after) - len(late)
     summary = (
         f"C-CANCEL sent as the first response arrived ({seeded} matches seeded); "
@@ -240,9 +241,10 @@ def judge_cancel(run: Any, seeded: int) -> CancelVerdict:
         why = (
             "every match after the cancel was in flight: the SCP had sent them before it "
             "could see the C-CANCEL, so nothing was left to cancel"
-            if run.kernel_queue
-            else "the receive queue cannot be read here (no FIONREAD), so in-flight matches "
-            "cannot be told from ignored ones"
+            if provable
+            else "the arrival of the matches cannot be bounded (no FIONREAD here, or the "
+            "receive queue filled up and TCP flow control held them back in the SCP), so "
+            "in-flight matches cannot be told from ignored ones"
         )
         return CancelVerdict(
             "inconclusive", f"{why}; {summary}", window, len(late), in_flight, final_text

@@ -127,27 +127,11 @@ def describe_context(answer: WireContext | None) -> str:
 
 def no_delay(assoc: Association) -> None:
     """TCP_NODELAY: a DIMSE message goes out as a command PDU then a data set PDU; with
-    Nagle's algorithm the second waits for the peer's delayed ACK (~40 ms a message).
-    The same holds the other way for a peer that keeps Nagle on (DCMTK, Orthanc): its
-    second PDU waits for *our* delayed ACK, so reads are preceded by TCP_QUICKACK
-    (Linux; the kernel drops it after a while, hence before every read)."""
-    assoc_socket = getattr(assoc.dul, "socket", None)
-    sock = getattr(assoc_socket, "socket", None)
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    quick_ack = getattr(socket, "TCP_QUICKACK", None)
-    if quick_ack is None:
-        return
-    recv = assoc_socket.recv
-
-    def recv_acking_at_once(nr_bytes: int) -> bytearray:
+    Nagle's algorithm the second waits for the peer's delayed ACK (~40 ms a message)."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, quick_ack, 1)
-        return recv(nr_bytes)
-
-    assoc_socket.recv = recv_acking_at_once
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ The verdict itself (in flight, disobeyed, inconclusive) is
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import select
 import socket
@@ -41,6 +42,9 @@ from pynetdicom.pdu import P_DATA_TF
 from interopgate.dicom.query import InformationModel, _quiesce_reactor, describe_query
 
 ECHOES = 5
+# A receive buffer that holds a whole stream: when it fills, TCP flow control keeps
+# responses in the SCP's send buffer, and they would arrive late though sent early.
+RECEIVE_BUFFER = 8 * 1024 * 1024
 
 
 @dataclass
@@ -77,6 +81,14 @@ class CancelRun:
     responses: list[TimedResponse] = field(default_factory=list)
     samples: list[StreamSample] = field(default_factory=list)
     kernel_queue: bool = True  # FIONREAD worked: byte arrival can be bounded
+    receive_buffer: int = 0  # SO_RCVBUF as the kernel set it
+
+    @property
+    def flow_limited(self) -> bool:
+        """Our receive queue came near full: TCP flow control may have held responses
+        back in the SCP, so a late arrival no longer proves a late send."""
+        most = max((s.waiting for s in self.samples), default=0)
+        return not self.receive_buffer or most > self.receive_buffer // 4
 
     @property
     def accepted(self) -> bool:
@@ -108,6 +120,12 @@ class _Recorder:
         self.raw = assoc_socket.socket
         self._recv = assoc_socket.recv
         assoc_socket.recv = self.recv
+        with contextlib.suppress(OSError):
+            self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        try:
+            run.receive_buffer = int(self.raw.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError:
+            run.receive_buffer = 0
 
     def waiting(self) -> int:
         buffer = array.array("i", [0])
@@ -118,7 +136,15 @@ class _Recorder:
             return 0
         return int(buffer[0])
 
+    def quick_ack(self) -> None:
+        """TCP_QUICKACK (Linux; the kernel drops it after a while, hence before every
+        read): an SCP that keeps Nagle's algorithm on (DCMTK, Orthanc) holds its second
+        PDU until our ACK, and a delayed ACK (~40 ms) would make it look that slow."""
+        with contextlib.suppress(OSError, AttributeError):
+            self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
     def recv(self, nr_bytes: int) -> bytearray:
+        self.quick_ack()
         self.run.samples.append(StreamSample(time.monotonic(), self.read, self.waiting()))
         data = self._recv(nr_bytes)
         self.read += len(data)
@@ -128,6 +154,7 @@ class _Recorder:
 def _echo_round_trips(assoc, count: int) -> list[float]:
     trips = []
     for _ in range(count):
+        _quiesce_reactor(assoc)  # a fast C-ECHO-RSP must not go to pynetdicom's reactor
         start = time.monotonic()
         status = assoc.send_c_echo()
         if status is None or status.get("Status") != 0x0000:
@@ -145,6 +172,7 @@ def _empty_find_round_trips(assoc, model: InformationModel, count: int) -> list[
     setattr(query, model.identity, "")
     trips = []
     for _ in range(count):
+        _quiesce_reactor(assoc)
         start = time.monotonic()
         statuses = [s for s, _ in assoc.send_c_find(query, model.sop_class)]
         if not statuses or "Status" not in statuses[-1]:
@@ -166,12 +194,16 @@ def find_and_cancel(device, model: InformationModel, identifier: Dataset) -> Can
             run.refusal = f"presentation context {context_id} for {model.label} not accepted"
             return run
         recorder = _Recorder(run, assoc.dul.socket)
+        recorder.quick_ack()
         _, echo = negotiation.context(sop.Verification)
         if echo is not None and echo.result == 0:
             run.round_trips = _echo_round_trips(assoc, ECHOES)
         if not run.round_trips:
             run.round_trip_by = "a C-FIND matching nothing"
             run.round_trips = _empty_find_round_trips(assoc, model, ECHOES)
+        if not assoc.is_established:
+            run.refusal = "the association ended while the round trip was measured"
+            return run
         _query(device, assoc, run, recorder, context_id)
     return run
 
