@@ -440,6 +440,9 @@ def test_pending_status(check, device, query_data, information_model):
 # many instances (queried at IMAGE level, PS3.4 C.4.1.2.1) and as many worklist steps
 # (queried by Patient ID, single value matching C.2.2.2.1), so one study on the target.
 CANCEL_BATCH = 400
+# A host busy elsewhere can delay the harness's cancel until the SCP is done: such a run
+# proves nothing either way, so it is repeated; the first decisive run is the verdict.
+CANCEL_ATTEMPTS = 3
 
 
 @dataclasses.dataclass
@@ -530,19 +533,23 @@ def test_cancel(check, device, cancel_batch, information_model, record_property)
     the target's own reaction time (interopgate.matching_cases.judge_cancel): matches it
     sent within max(3 x C-ECHO round trip, 20 ms) of the cancel are in flight; more than
     two provably sent after that, or an end without FE00H, fail; a stream that ended
-    0000H with every match in flight is inconclusive (skipped with the numbers)."""
+    0000H with every match in flight is inconclusive: repeated up to CANCEL_ATTEMPTS
+    times, then skipped with the numbers."""
     model = MODELS[information_model]
     keys = cancel_batch.require(model.name)
     seeded = CANCEL_BATCH
     if model.level is not None:  # the batch's instances, down its hierarchy (C.4.1.2.1)
         model = dataclasses.replace(model, level="IMAGE", identity="SOPInstanceUID")
     identifier = build_identifier(model, keys)
-    run = find_and_cancel(device, model, identifier)
-    if not run.accepted:
-        pytest.skip(f"{model.label} not available: {run.refusal}")
-    verdict = judge_cancel(run, seeded)
-    device.transcript.note(f"cancel verdict: {verdict.outcome}: {verdict.reason}")
-    record_property("cancel_verdict", f"{verdict.outcome}: {verdict.reason}")
+    for attempt in range(1, CANCEL_ATTEMPTS + 1):
+        run = find_and_cancel(device, model, identifier)
+        if not run.accepted:
+            pytest.skip(f"{model.label} not available: {run.refusal}")
+        verdict = judge_cancel(run, seeded)
+        device.transcript.note(f"cancel verdict {attempt}: {verdict.outcome}: {verdict.reason}")
+        if verdict.outcome != "inconclusive":
+            break
+    record_property("cancel_verdict", f"{verdict.outcome} (attempt {attempt}): {verdict.reason}")
     if verdict.outcome == "inconclusive":
         pytest.skip(f"C-CANCEL inconclusive: {verdict.reason}")
     check.expect(
