@@ -504,11 +504,16 @@ def cancel_batch(pytestconfig, profile, target, query_data) -> CancelBatch:
     image_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
     if "study" in models or "patient" in models:
         try:
-            target.seeder.store_instances(images)
+            try:
+                target.seeder.store_instances(images)
+            except RuntimeError:  # the association was lost mid-way: once more (same UIDs)
+                target.seeder.store_instances(images)
             batch.match["study"] = image_keys
             batch.match["patient"] = {"PatientID": patient.patient_id, **image_keys}
-        except TargetUnavailable as exc:
-            batch.unavailable["study"] = batch.unavailable["patient"] = str(exc)
+        except (TargetUnavailable, RuntimeError) as exc:  # RuntimeError: association lost
+            batch.unavailable["study"] = batch.unavailable["patient"] = (
+                f"the {CANCEL_BATCH} instances a C-CANCEL needs could not be seeded: {exc}"
+            )
     if "worklist" in models:
         worklist = profile.dicom.worklist
         if query_data.worklist:
