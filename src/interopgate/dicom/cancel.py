@@ -26,6 +26,7 @@ import fcntl
 import select
 import socket
 import statistics
+import sys
 import termios
 import threading
 import time
@@ -42,6 +43,7 @@ from pynetdicom.pdu import P_DATA_TF
 from interopgate.dicom.query import InformationModel, _quiesce_reactor, describe_query
 
 ECHOES = 5
+SWITCH_INTERVAL = 0.0002  # seconds; CPython's default is 0.005
 # A receive buffer that holds a whole stream: when it fills, TCP flow control keeps
 # responses in the SCP's send buffer, and they would arrive late though sent early.
 RECEIVE_BUFFER = 8 * 1024 * 1024
@@ -277,11 +279,16 @@ def _query(device, assoc, run: CancelRun, recorder: _Recorder, context_id: int) 
     assoc.bind(evt.EVT_DIMSE_RECV, on_dimse)
     assoc.bind(evt.EVT_PDU_SENT, on_sent)
     _quiesce_reactor(assoc)
+    # The watcher needs the GIL the moment the socket turns readable, while pynetdicom's
+    # threads decode: a shorter switch interval for the length of one query.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         for status, _ in assoc.send_c_find(run.request, run.model.sop_class, msg_id=message_id):
             if "Status" not in status:
                 break
     finally:
+        sys.setswitchinterval(interval)
         cancel.stop.set()
         assoc.unbind(evt.EVT_DIMSE_RECV, on_dimse)
         assoc.unbind(evt.EVT_PDU_SENT, on_sent)
