@@ -26,13 +26,32 @@ def _storage(name: str) -> bool:
     return uids.is_storage(uids.resolve(name))
 
 
+# The SOP class of each C-FIND information model a profile can name (PS3.4 C.6, K.6).
+FIND_SOP_CLASS = {
+    "study": "StudyRootFind",
+    "patient": "PatientRootFind",
+    "worklist": "ModalityWorklistFind",
+}
+WORKLIST = "ModalityWorklistFind"
+
+
+def _unlisted_find_classes(p) -> list[str]:
+    """The FIND classes of the profile's information models the target does not provide
+    and the device does not propose: checked once each as rejected, so a target that
+    accepts one anyway is one finding (dicom.association.context_rejected)."""
+    named = {uids.resolve(n) for n in [*p.dicom.propose, *p.dicom.expect_rejected]}
+    classes = [FIND_SOP_CLASS[m] for m in p.dicom.find.information_models]
+    return [n for n in classes if not p.target_provides(n) and uids.resolve(n) not in named]
+
+
 # What the target provides (``target.provides``, its conformance statement) decides which
-# proposed contexts must be accepted and which rejected with result 3 (PS3.8 9.3.3.2).
+# proposed contexts must be accepted and which rejected (PS3.8 9.3.3.2).
 PARAMETERS = {
     "proposed_sop_class": lambda p: [n for n in p.dicom.propose if p.target_provides(n)],
     "rejected_sop_class": lambda p: [
         *(n for n in p.dicom.expect_rejected if not p.target_provides(n)),
         *(n for n in p.dicom.propose if not p.target_provides(n)),
+        *_unlisted_find_classes(p),
     ],
     "transfer_syntax": lambda p: p.dicom.transfer_syntaxes,
     "storage_sop_class": lambda p: [
@@ -68,7 +87,43 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
 
 
+def _service_of(item: pytest.Item) -> str | None:
+    """The SOP class a check exercises as a service: its C-FIND information model, or
+    the Modality Worklist for the worklist, sequence matching and workflow checks."""
+    callspec = getattr(item, "callspec", None)
+    model = callspec.params.get("information_model") if callspec else None
+    if model in FIND_SOP_CLASS:
+        return FIND_SOP_CLASS[model]
+    marker = item.get_closest_marker("check")
+    check = str(marker.args[0]) if marker and marker.args else ""
+    if check.startswith(("dicom.worklist.", "workflow.")) or check == "dicom.find.sequence":
+        return WORKLIST
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A check of a service the target's conformance statement (``target.provides``)
+    does not list is not applicable there: marked so the plugin deselects and lists it.
+    Whether the target accepts that context anyway is dicom.association.context_rejected's
+    one finding. Then the long sweeps."""
+    from interopgate.plugin.state import run_profile
+
+    profile = run_profile(config)
+    if profile is not None and profile.target.provides is not None:
+        for item in items:
+            service = _service_of(item)
+            if service is not None and not profile.target_provides(service):
+                item.add_marker(
+                    pytest.mark.not_applicable(
+                        f"the target's provides: (its conformance statement) lists no "
+                        f"{uids.label(uids.resolve(service))}"
+                    )
+                )
+    _deselect_long_sweeps(config, items)
+
+
+def _deselect_long_sweeps(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Long sweeps (``@pytest.mark.sweep``) run only when asked for (``-m sweep``); the
     sampled ones run by default. Deselected, not skipped, so a default run's report has
     no placeholder for them."""

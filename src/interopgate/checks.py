@@ -33,8 +33,9 @@ _CHECKS = [
     ),
     Check(
         "dicom.association.context_rejected",
-        "PS3.8 9.3.3.2, result 3 (abstract-syntax-not-supported)",
-        "each presentation context the profile expects rejected is rejected with result 3",
+        "PS3.8 9.3.3.2, 7.1.1.14 (presentation context rejected: result 1, 2 or 3)",
+        "each presentation context the target does not support (expected rejected, or "
+        "missing from its provides:) is rejected, with the result its profile requires",
     ),
     Check(
         "dicom.association.transfer_syntax",

@@ -1,7 +1,8 @@
 """The ``interopgate`` command: run the reference site by hand, list what the harness knows.
 
 The conformance run itself is ``pytest --profile=NAME``; this command is for the
-things around it: ``interopgate site`` starts the embedded reference site so other
+things around it: ``interopgate probe`` asks a live system what it accepts and drafts
+its target profile; ``interopgate site`` starts the embedded reference site so other
 tools (findscu, echoscu, Wireshark, a second harness run with a live profile) can be
 pointed at it; ``profiles``, ``checks`` and ``faults`` list the catalogues; ``validate``
 checks a profile file without running anything; ``demo seed-incident`` replays the seed;
@@ -85,6 +86,29 @@ def _cmd_site(args: argparse.Namespace) -> int:
         pass
     finally:
         site.stop()
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    """``interopgate probe dicom://AE@host:port``: what a live system accepts, and a
+    draft target profile from it (evidence, not a verdict)."""
+    from interopgate import probe
+
+    endpoint = probe.parse_address(args.address)
+    findings = probe.probe_dicom(endpoint, args.calling_ae)
+    if args.hl7_port is not None:
+        probe.probe_hl7(findings, endpoint.host, args.hl7_port, args.hl7_message)
+    print(probe.table(findings), flush=True)
+    output = Path(args.output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(probe.draft_profile(findings), encoding="utf-8")
+    except OSError as exc:
+        raise InteropGateError(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(
+        f"draft target profile: {output} (use: pytest --profile=NAME --target={output})",
+        flush=True,
+    )
     return 0
 
 
@@ -284,6 +308,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     site.add_argument("--duration", type=float, default=0, help=argparse.SUPPRESS)
     site.set_defaults(func=_cmd_site)
+
+    probe_cmd = sub.add_parser(
+        "probe",
+        help="ask a live DICOM (and HL7) system what it accepts; write a draft target profile",
+        description="Propose a catalogue of SOP classes with one presentation context per "
+        "transfer syntax, check how the called AE title is treated, read max PDU and "
+        "implementation identity, and (with --hl7-port) send one valid SIU^S12/ORM^O01 "
+        "(cancelled again when accepted). Prints a table and writes a draft target profile "
+        "(no known deviations: discovery is evidence, not a verdict).",
+    )
+    probe_cmd.add_argument("address", metavar="dicom://AE@host:port")
+    probe_cmd.add_argument("--hl7-port", type=int, metavar="PORT", help="the MLLP port to ask")
+    probe_cmd.add_argument(
+        "--hl7-message",
+        choices=["SIU^S12", "ORM^O01"],
+        default="SIU^S12",
+        help="the create message to send (default SIU^S12)",
+    )
+    probe_cmd.add_argument(
+        "--calling-ae", default="INTEROPGATE", help="our AE title (default INTEROPGATE)"
+    )
+    probe_cmd.add_argument(
+        "-o",
+        "--output",
+        default="probed-target.yaml",
+        help="where the draft target profile goes (default probed-target.yaml)",
+    )
+    probe_cmd.set_defaults(func=_cmd_probe)
 
     profiles = sub.add_parser("profiles", help="list the profiles in profiles/")
     profiles.add_argument("--profiles-dir", default="profiles")

@@ -170,3 +170,97 @@ def key_problems(request: Dataset, response: Dataset, path: str = "") -> list[st
         if element.tag not in request and element.keyword not in ALLOWED_EXTRA:
             problems.append(f"{path}{element.keyword} {element.tag} returned but not requested")
     return problems
+
+
+# --------------------------------------------------------------------------- C-CANCEL verdict
+
+# A response is in flight when the SCP may have written it before it could see the
+# C-CANCEL: up to IN_FLIGHT_FACTOR round trips (C-ECHO on the same association, PS3.7
+# 9.1.5) after the cancel left, and never less than IN_FLIGHT_FLOOR (scheduling on a
+# loaded host). PS3.7 9.3.2.3 sets no deadline, so an SCP that finishes the response it
+# was writing is obeying too: LATE_ALLOWANCE responses past the window are tolerated.
+IN_FLIGHT_FACTOR = 3
+IN_FLIGHT_FLOOR = 0.020
+LATE_ALLOWANCE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelVerdict:
+    """``passed``, ``failed`` or ``inconclusive``, with the numbers that decided it."""
+
+    outcome: str
+    reason: str
+    window: float
+    late: int  # pending responses provably sent after the window
+    in_flight: int  # pending responses after the cancel, within the window
+    final: str
+
+
+def in_flight_window(round_trip: float | None) -> float:
+    """max(3 x round trip, 20 ms): how long after the C-CANCEL matches are in flight."""
+    if round_trip is None:
+        return IN_FLIGHT_FLOOR
+    return max(IN_FLIGHT_FACTOR * round_trip, IN_FLIGHT_FLOOR)
+
+
+def judge_cancel(run: Any, seeded: int) -> CancelVerdict:
+    """Decide a C-CANCEL-FIND (PS3.7 9.3.2.3, PS3.4 C.4.1.2.3) from a
+    :class:`interopgate.dicom.cancel.CancelRun`: failed when more than LATE_ALLOWANCE
+    matches were provably sent after the in-flight window, or when the stream ends
+    without FE00H (no final response, an error status); passed on FE00H otherwise;
+    inconclusive when it ends 0000H with every match in flight (the SCP was done before
+    the cancel could reach it) or when it never got far enough to cancel."""
+    window = in_flight_window(run.round_trip)
+    rtt = "unmeasured" if run.round_trip is None else f"{run.round_trip * 1000:.1f} ms"
+    numbers = (
+        f"round trip {rtt} ({run.round_trip_by}), in-flight window {window * 1000:.0f} ms "
+        f"= max({IN_FLIGHT_FACTOR} x round trip, {IN_FLIGHT_FLOOR * 1000:.0f} ms)"
+    )
+    responses = run.responses
+    final = responses[-1] if responses and responses[-1].status not in _PENDING else None
+    final_text = "no final response" if final is None else f"{final.status:04X}H"
+    pending = [r for r in responses if r.status in _PENDING]
+    if run.cancel_sent is None:
+        return CancelVerdict(
+            "inconclusive",
+            f"the stream ended ({len(pending)} of {seeded} seeded matches) before the "
+            f"C-CANCEL went out; {numbers}",
+            window,
+            0,
+            0,
+            final_text,
+        )
+    rest = pending
+    before = [r for r in rest if run.all_arrived_by(r) <= run.cancel_sent]
+    after = [r for r in rest if r not in before]
+    deadline = run.cancel_sent + window
+    provable = run.kernel_queue and not run.flow_limited
+    late = [r for r in after if run.sent_no_earlier_than(r) > deadline] if provable else []
+    in_flight = len(after) - len(late)
+    summary = (
+        f"C-CANCEL sent as the first response arrived ({seeded} matches seeded); "
+        f"{len(before)} match(es) had arrived before it left, {in_flight} arrived within the window (in flight), "
+        f"{len(late)} were provably sent later; final {final_text}; {numbers}"
+    )
+    if final is None:
+        return CancelVerdict("failed", summary, window, len(late), in_flight, final_text)
+    if len(late) > LATE_ALLOWANCE:
+        return CancelVerdict("failed", summary, window, len(late), in_flight, final_text)
+    if final.status == 0xFE00:
+        return CancelVerdict("passed", summary, window, len(late), in_flight, final_text)
+    if final.status == 0x0000:
+        why = (
+            "every match after the cancel was in flight: the SCP had sent them before it "
+            "could see the C-CANCEL, so nothing was left to cancel"
+            if provable
+            else "the arrival of the matches cannot be bounded (no FIONREAD here, or the "
+            "receive queue filled up and TCP flow control held them back in the SCP), so "
+            "in-flight matches cannot be told from ignored ones"
+        )
+        return CancelVerdict(
+            "inconclusive", f"{why}; {summary}", window, len(late), in_flight, final_text
+        )
+    return CancelVerdict("failed", summary, window, len(late), in_flight, final_text)
+
+
+_PENDING = (0xFF00, 0xFF01)

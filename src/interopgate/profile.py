@@ -162,7 +162,15 @@ class TargetBase(Strict):
         None,
         description="the SOP classes the target's conformance statement says it provides "
         "(AnyStorage = every storage SOP class); unset = as the device profile expects. "
-        "Proposed classes it does not provide are expected rejected with result 3.",
+        "Proposed classes it does not provide are expected rejected; checks of a service "
+        "it does not provide are not applicable.",
+    )
+    rejection_result: Literal[1, 2, 3] | None = Field(
+        None,
+        description="the presentation context result the target's conformance statement "
+        "promises for an abstract syntax it does not support: 3 (abstract-syntax-not-"
+        "supported), 2 or 1; unset = any rejection (1, 2 or 3), since PS3.8 9.3.3.2 and "
+        "7.1.1.14 leave the choice to the acceptor",
     )
 
 
@@ -171,6 +179,9 @@ class EmbeddedTarget(TargetBase):
 
     kind: Literal["embedded"] = "embedded"
     faults: list[FaultName] = []
+    # The reference site's own conformance statement: unsupported abstract syntaxes are
+    # rejected with result 3 (pynetdicom's default), so wrong-reject-reason is a defect.
+    rejection_result: Literal[1, 2, 3] | None = 3
 
 
 class LiveTarget(TargetBase):
@@ -753,7 +764,14 @@ _SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin", "cancel", "cancel_s
 
 
 _NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
-_LIVE_KEEPS = {"called_ae", "accepts_any_called_ae", "connect_timeout", "dimse_timeout", "provides"}
+_LIVE_KEEPS = {
+    "called_ae",
+    "accepts_any_called_ae",
+    "connect_timeout",
+    "dimse_timeout",
+    "provides",
+    "rejection_result",
+}
 
 
 def apply_target_fields(target: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:

@@ -519,7 +519,8 @@ class StoreSeeder:
     def store_instances(self, datasets: Sequence[Dataset]) -> SeedReceipt:
         from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-        from interopgate.dicom.association import open_association
+        from interopgate.dicom.association import open_association, quick_ack
+        from interopgate.dicom.query import _quiesce_reactor
 
         classes = sorted({str(ds.SOPClassUID) for ds in datasets})
         contexts = [(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]) for uid in classes]
@@ -528,8 +529,10 @@ class StoreSeeder:
                 raise TargetUnavailable(
                     f"cannot seed instances on {self.endpoint}: {negotiation.outcome()}"
                 )
+            quick_ack(assoc)
             failed = []
             for ds in datasets:
+                _quiesce_reactor(assoc)  # a quick C-STORE-RSP must not go to the reactor
                 status = assoc.send_c_store(ds)
                 code = int(status.Status) if status is not None and "Status" in status else None
                 if code not in (0x0000, 0xB000, 0xB006, 0xB007):

@@ -11,7 +11,12 @@ from pynetdicom import sop_class as sop
 
 from fixtures.dicom_objects import make_image
 from interopgate.dicom import uids
-from interopgate.dicom.association import REJECT_REASON, WireContext, describe_context
+from interopgate.dicom.association import (
+    CONTEXT_RESULT,
+    REJECT_REASON,
+    WireContext,
+    describe_context,
+)
 
 WRONG_CALLED_AE = "IG_NO_SUCH_AE"
 _NONE = WireContext(0, -1, None)
@@ -64,17 +69,41 @@ def test_context_accepted(check, device, profile, proposed_sop_class):
 
 
 @pytest.mark.check("dicom.association.context_rejected")
-def test_context_rejected(check, device, rejected_sop_class):
+def test_context_rejected(check, device, profile, rejected_sop_class, record_property):
+    """PS3.8 9.3.3.2 / 7.1.1.14: the acceptor rejects a context it cannot support, with
+    result 1 (user-rejection), 2 (no-reason) or 3 (abstract-syntax-not-supported): which
+    one is its choice, unless the profile's ``target.rejection_result`` holds it to what
+    its conformance statement promises. A context accepted for a SOP class missing from
+    ``target.provides`` is one finding here, not a failure of every check of it."""
     uid = uids.resolve(rejected_sop_class)
+    required = profile.target.rejection_result
     with device.associate([sop.Verification, uid]) as (_, negotiation):
         _require_established(check, negotiation, f"presentation context {uids.label(uid)}")
         context_id, answer = negotiation.context(uid)
+        record_property("context_result", describe_context(answer))
+        listed = profile.target.provides is not None and not profile.target_provides(uid)
+        why = (
+            "a SOP class the target's conformance statement (target.provides) does not list"
+            if listed
+            else "which the profile says the target does not support"
+        )
+        if required is None:
+            expected = "a rejection: result 1, 2 or 3 (PS3.8 9.3.3.2 leaves which to the acceptor)"
+            ok = answer is not None and answer.result in (1, 2, 3)
+        else:
+            expected = (
+                f"result {required} ({CONTEXT_RESULT[required]}), as target.rejection_result "
+                "says its conformance statement promises"
+            )
+            ok = answer is not None and answer.result == required
+        observed = describe_context(answer)
+        if answer is not None and answer.result == 0 and listed:
+            observed = f"accepted a context its conformance statement does not list: {observed}"
         check.expect(
-            answer is not None and answer.result == 3,
-            f"presentation context {context_id} for {uids.label(uid)}, which the profile "
-            "says the target does not support",
-            expected="result 3 (abstract-syntax-not-supported (provider rejection))",
-            observed=describe_context(answer),
+            ok,
+            f"presentation context {context_id} for {uids.label(uid)}, {why}",
+            expected=expected,
+            observed=observed,
         )
 
 

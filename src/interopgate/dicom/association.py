@@ -134,6 +134,27 @@ def no_delay(assoc: Association) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def quick_ack(assoc: Association) -> None:
+    """TCP_QUICKACK before every read (Linux; the kernel drops it after a while): a peer
+    that keeps Nagle's algorithm on (DCMTK, Orthanc) holds the second PDU of each
+    response until our ACK, ~40 ms when it is delayed. Only for callers that keep
+    pynetdicom's reactor off their responses (``dicom.query._quiesce_reactor``): fast
+    responses make its race likelier."""
+    assoc_socket = getattr(assoc.dul, "socket", None)
+    sock = getattr(assoc_socket, "socket", None)
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if sock is None or option is None:
+        return
+    recv = assoc_socket.recv
+
+    def recv_acking_at_once(nr_bytes: int) -> bytearray:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+        return recv(nr_bytes)
+
+    assoc_socket.recv = recv_acking_at_once
+
+
 @contextlib.contextmanager
 def open_association(
     endpoint: Endpoint,
