@@ -414,7 +414,9 @@ def _without_private(spec: dict, items: list[dict]) -> dict:
 
 def _literal_wildcards(spec: dict, items: list[dict]) -> dict:
     """Patient ID, Scheduled Station AE Title and Modality: '*' and '?' are compared as
-    characters, and no generated item holds them; a key of '*' only stays universal."""
+    characters, and no generated item holds them. A key of '*' only matches every item
+    (wlfsim.cc DatasetMatchesSearchMask), yet makes the SPS key one that needs an item
+    (IsUniversalMatch reads it without wildcards): entities without SPS items drop out."""
 
     def change(keyword: str, value: Any, where: str) -> Any:
         flags = WLM_MATCHED_TOP if where == "top" else WLM_MATCHED_SPS
@@ -425,7 +427,23 @@ def _literal_wildcards(spec: dict, items: list[dict]) -> dict:
             return NO_MATCH
         return value
 
-    return _map_keys(spec, change)
+    rewritten = _map_keys(spec, change)
+    steps = spec.get("ScheduledProcedureStepSequence")
+    step_key = steps[0] if isinstance(steps, list) and steps else {}
+    needs_an_item = any(
+        isinstance(value, str)
+        and keyword in WLM_MATCHED_SPS
+        and value.strip(" ")
+        and not (WLM_MATCHED_SPS[keyword] and set(value.strip(" ")) == {"*"})
+        for keyword, value in step_key.items()
+    )
+    if needs_an_item:
+        having = [i["StudyInstanceUID"] for i in items if i.get("ScheduledProcedureStepSequence")]
+        asked = rewritten.get("StudyInstanceUID")
+        if isinstance(asked, list):
+            having = [uid for uid in having if uid in asked]
+        rewritten["StudyInstanceUID"] = having or [f"{UID_ROOT}.999"]
+    return rewritten
 
 
 START_DATE, START_TIME = "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime"
