@@ -1,21 +1,24 @@
-"""Differential self-test: the embedded reference site against DCMTK wlmscpfs.
+"""Differential self-test: the embedded reference site against DCMTK servers.
 
 Every fault-matrix row trusts the clean site, so the site's C-FIND matching (PS3.4
-C.2.2.2, K.2.2) is checked against a server nobody here wrote. Hypothesis generates
-worklist items and queries (single value, wildcard, range, universal, list of UIDs and
-sequence matching; PN LO SH CS DA TM AE UI LT; padded, zero-length and absent values,
-group-length and private elements). Both servers hold the same items (the site in
-memory, wlmscpfs as ``.wl`` files it re-reads on every query) and the same pynetdicom
-client sends each query to both. The returned item sets and values must agree.
+C.2.2.2, K.2.2) is checked against servers nobody here wrote: wlmscpfs (Modality
+Worklist) and dcmqrscp (Study Root, STUDY level). Hypothesis generates the data and the
+queries (single value, wildcard, range, universal, list of UIDs and sequence matching;
+PN LO SH CS DA TM AE UI LT; padded, zero-length and absent values, group-length and
+private elements). Both servers hold the same data (the site in memory; wlmscpfs as
+``.wl`` files it re-reads on every query, dcmqrscp by C-STORE into an emptied storage
+area) and the same pynetdicom client sends each query to both. The returned entities
+and values must agree.
 
-A disagreement passes only when the adjudicated wlmscpfs departures below explain it
-exactly: each one says how wlmscpfs reads a query (or shapes an answer) differently,
-with the clause; the site, asked the query as wlmscpfs reads it, must then answer what
-wlmscpfs answered. Anything else fails, with the items, the query and both answers.
+A disagreement passes only when the adjudicated departures below explain it exactly:
+each one says how the DCMTK server reads a query (or shapes an answer) differently,
+with the clause; the site, asked the query as that server reads it, must then answer
+what the server answered. Anything else fails, with the data, the query and both
+answers.
 
 The seed is fixed and printed (``INTEROPGATE_DIFF_SEED`` replays another one); the
 default run is bounded (about a minute), ``-m differential_long`` runs many more
-examples. wlmscpfs starts once per module; without it the module is skipped, unless
+examples. Each server starts once per module; without it its test is skipped, unless
 ``INTEROPGATE_REQUIRE_TARGETS=1``.
 """
 
@@ -24,9 +27,12 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,14 +40,18 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from pynetdicom import sop_class as sop
 
+from fixtures.dicom_objects import make_image
 from interopgate.dicom.association import Endpoint
+from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.site.matching import MatchOptions, dataset_matches
 from interopgate.site.pacs import ReferenceSite, SiteConfig
 from interopgate.targets import process
 from tests.worklist_items import (
     CALLING_AE,
+    MWL,
     dataset_from_spec,
     group_lengths_on_the_wire,
     query_dataset,
@@ -52,6 +62,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
 SEED = int(os.environ.get("INTEROPGATE_DIFF_SEED", "20240916"))
 DEFAULT_EXAMPLES = 120
+STUDY_EXAMPLES = 40
+STUDY_FIND = sop.StudyRootQueryRetrieveInformationModelFind
 LONG_EXAMPLES = 1500
 ABSENT = "<absent>"  # a spec value: the attribute is left out
 NO_MATCH = "IGNOMATCH"  # a key value no generated item holds
@@ -319,6 +331,74 @@ def _is_absent(value: Any) -> bool:
     return isinstance(value, str) and value == ABSENT
 
 
+# Study Root at STUDY level (PS3.4 C.6.2): patients, and their studies, one instance each.
+PATIENT: dict[str, list[Any]] = {
+    "PatientName": TOP["PatientName"],
+    "PatientBirthDate": TOP["PatientBirthDate"],
+    "PatientSex": TOP["PatientSex"],
+}
+STUDY: dict[str, list[Any]] = {
+    "StudyDate": ["20240915", "20240916", "20240917"],  # DA
+    "StudyTime": ["080000", "083000", "083045", "120000"],  # TM
+    "AccessionNumber": TOP["AccessionNumber"],  # SH
+    "StudyID": ["1", "22", "333"],  # SH
+    "StudyDescription": ["CHEST PA", "CHEST", "HAND"],  # LO
+    "ReferringPhysicianName": TOP["ReferringPhysicianName"],  # PN
+}
+VR.update({"StudyDate": "DA", "StudyTime": "TM", "StudyID": "SH", "StudyDescription": "LO"})
+
+
+@st.composite
+def studies(draw) -> list[dict]:
+    """1 to 6 studies of 1 to 3 patients; patient attributes are the patient's own."""
+    patient_ids = draw(
+        st.lists(st.sampled_from(["P1", "P12", "P123", "p12"]), min_size=1, max_size=3, unique=True)
+    )
+    patients = [{"PatientID": pid, **draw(_stored_item(PATIENT))} for pid in patient_ids]
+    out = []
+    for index in range(draw(st.integers(1, 6))):
+        patient = draw(st.sampled_from(patients))
+        study = {**patient, **draw(_stored_item(STUDY))}
+        study["StudyInstanceUID"] = f"{UID_ROOT}.{index + 1}"
+        out.append(_drop_absent(study))
+    return out
+
+
+@st.composite
+def study_queries(draw, study_count: int) -> dict:
+    query = {
+        "QueryRetrieveLevel": "STUDY",
+        **draw(_query_item({**PATIENT, "PatientID": TOP["PatientID"], **STUDY}, 4)),
+    }
+    uids = draw(
+        st.one_of(
+            st.just(""), st.lists(st.integers(0, study_count), min_size=1, max_size=3, unique=True)
+        )
+    )
+    query["StudyInstanceUID"] = (
+        [f"{UID_ROOT}.{i}" if i else f"{UID_ROOT}.999" for i in uids] if uids else ""
+    )
+    return query
+
+
+@st.composite
+def study_cases(draw) -> tuple[list[dict], list[dict]]:
+    items = draw(studies())
+    return items, draw(st.lists(study_queries(len(items)), min_size=1, max_size=4))
+
+
+def study_instance(study: Mapping[str, Any]) -> Dataset:
+    """A small Secondary Capture instance carrying the study's attributes (absent ones
+    left out): what both archives store."""
+    patient = SimpleNamespace(dicom_name="", patient_id="", dicom_birth_date="", sex="")
+    ds = make_image(sop.SecondaryCaptureImageStorage, patient, rows=8, columns=8)
+    for keyword in [*PATIENT, *STUDY]:
+        if keyword in ds:
+            del ds[keyword]
+    ds.update(dataset_from_spec(study))
+    return ds
+
+
 # --------------------------------------------------------------------------- the wire
 
 
@@ -346,14 +426,17 @@ def _expanded(key) -> bool:
     return key is None or not key.value or len(key.value[0]) == 0
 
 
+# Returned besides the requested keys where needed or allowed (C.4.1.1.3.2, K.4.1.2.2).
+RETURNED_BESIDES = {"SpecificCharacterSet", "RetrieveAETitle"}
+
+
 def canonical(ds: Dataset, query: Dataset | None, expand: bool, inside: bool = False) -> tuple:
-    """An answer as a sorted tuple of (tag, value), items as sorted tuples. Specific
-    Character Set is left out (returned only where needed: C.4.1.1.3.2, K.4.1.2.2) and
-    so are group lengths. With ``expand`` (the universal-sequence departure), inside a
+    """An answer as a sorted tuple of (tag, value), items as sorted tuples, without
+    RETURNED_BESIDES and group lengths. With ``expand`` (the universal-sequence departure), inside a
     sequence asked for whole, zero-length elements and empty sequences are left out."""
     out = []
     for element in ds:
-        if element.tag.element == 0 or element.keyword == "SpecificCharacterSet":
+        if element.tag.element == 0 or element.keyword in RETURNED_BESIDES:
             continue
         if element.VR == "SQ":
             key = query.get(element.tag) if query is not None else None
@@ -687,7 +770,7 @@ DEPARTURES = [
     ),
     Departure(
         "private-keys-ignored",
-        "PS3.4 K.2.2.1.1.2, C.4.1.1.3.1",
+        "PS3.4 K.2.2.1.1.2, Table K.6-1",
         "wlmscpfs drops private attributes from the request (not in its return key list): "
         "neither matched nor returned",
         rewrite=_without_private,
@@ -696,8 +779,8 @@ DEPARTURES = [
         "no-wildcards-patient-id-ae-modality",
         "PS3.4 C.2.2.2.4",
         "wlmscpfs compares Patient ID, Scheduled Station AE Title and Modality without "
-        "wildcards ('*' and '?' as characters; a key of '*' only is still universal), "
-        "though LO, AE and CS are wildcard VRs",
+        "wildcards ('*' and '?' as characters), though LO, AE and CS are wildcard VRs; a "
+        "key of '*' only matches every item, yet makes the SPS key one that needs an item",
         rewrite=_literal_wildcards,
     ),
     Departure(
@@ -752,6 +835,35 @@ DEPARTURES = [
 ]
 
 
+def _times_at_their_precision(spec: dict, items: list[dict]) -> dict:
+    """TM keys read as times (DCMTK OFTime): 0830 is 08:30:00, as a single value and as
+    a range bound alike."""
+
+    def full(text: str) -> str:
+        return text.ljust(6, "0") + ".000000" if text else text
+
+    def change(keyword: str, value: Any, where: str) -> Any:
+        if VR.get(keyword) != "TM" or not isinstance(value, str) or not value.strip():
+            return value
+        low, dash, high = value.strip().partition("-")
+        return f"{full(low)}-{full(high)}" if dash else low.ljust(6, "0")
+
+    return _map_keys(spec, change)
+
+
+# dcmqrscp (Study Root, STUDY level): what it reads differently, adjudicated.
+STUDY_DEPARTURES: list[Departure] = [
+    Departure(
+        "times-at-their-precision",
+        "PS3.4 C.2.2.2.1, C.2.2.2.5",
+        "dcmqrscp reads a TM key as a time at its own precision: 0830 alone matches a "
+        "stored 083000, and 0800-0830 leaves out 08:30:45 (the site compares a single "
+        "value as written and reads a range bound to the end of its precision)",
+        rewrite=_times_at_their_precision,
+    ),
+]
+
+
 # --------------------------------------------------------------------------- verdicts
 
 
@@ -769,12 +881,12 @@ def _explains(
     site: Peer,
     observed: list[Dataset],
 ) -> bool:
-    """Whether the site, asked the query as these departures say wlmscpfs reads it,
-    gives wlmscpfs's answer (``observed``)."""
-    return _as_wlmscpfs_would(departures, spec, items, site, observed)[0]
+    """Whether the site, asked the query as these departures say the DCMTK server reads
+    it, gives that server's answer (``observed``)."""
+    return _as_dcmtk_would(departures, spec, items, site, observed)[0]
 
 
-def _as_wlmscpfs_would(
+def _as_dcmtk_would(
     departures: Sequence[Departure],
     spec: dict,
     items: list[dict],
@@ -798,30 +910,43 @@ def _as_wlmscpfs_would(
     return answer_set(answers, query, expand) == answer_set(observed, query, expand), answers
 
 
-def judge(spec: dict, items: list[dict], site: Peer, wlm: Peer) -> Verdict:
-    """Agreement, agreement once named departures are applied, or a disagreement."""
+def judge(
+    spec: dict,
+    items: list[dict],
+    site: Peer,
+    other: Peer,
+    departures: Sequence[Departure],
+    name: str = "wlmscpfs",
+) -> Verdict:
+    """Agreement, agreement once named departures are applied (reduced to a smallest
+    set that still explains it), or a disagreement with both answers."""
     query = query_dataset(spec)
-    from_site, from_wlm = site.find(spec), wlm.find(spec)
-    if answer_set(from_site, query) == answer_set(from_wlm, query):
+    from_site, from_other = site.find(spec), other.find(spec)
+    if answer_set(from_site, query) == answer_set(from_other, query):
         return Verdict(True)
-    if _explains(DEPARTURES, spec, items, site, from_wlm):
-        needed = list(DEPARTURES)  # reduced to a smallest set that still explains it
-        for departure in DEPARTURES:
+    if _explains(departures, spec, items, site, from_other):
+        needed = list(departures)
+        for departure in departures:
             fewer = [d for d in needed if d is not departure]
-            if _explains(fewer, spec, items, site, from_wlm):
+            if _explains(fewer, spec, items, site, from_other):
                 needed = fewer
         return Verdict(True, tuple(d.name for d in needed))
-    _, adjudicated = _as_wlmscpfs_would(DEPARTURES, spec, items, site, from_wlm)
+    _, adjudicated = _as_dcmtk_would(departures, spec, items, site, from_other)
     return Verdict(
         False,
-        report=_describe(spec, from_site, from_wlm, False, "as asked")
+        report=_describe(spec, from_site, from_other, False, "as asked", name)
         + "\n"
-        + _describe(spec, adjudicated, from_wlm, True, "with every departure applied"),
+        + _describe(spec, adjudicated, from_other, True, "with every departure applied", name),
     )
 
 
 def _describe(
-    spec: dict, from_site: list[Dataset], from_wlm: list[Dataset], expand: bool, what: str
+    spec: dict,
+    from_site: list[Dataset],
+    from_wlm: list[Dataset],
+    expand: bool,
+    what: str,
+    name: str,
 ) -> str:
     query = query_dataset(spec)
 
@@ -831,20 +956,20 @@ def _describe(
     site, wlm = by_uid(from_site), by_uid(from_wlm)
     lines = [f"query {spec} ({what})"]
     lines += [f"  only the site returned {uid}" for uid in sorted(site.keys() - wlm.keys())]
-    lines += [f"  only wlmscpfs returned {uid}" for uid in sorted(wlm.keys() - site.keys())]
+    lines += [f"  only {name} returned {uid}" for uid in sorted(wlm.keys() - site.keys())]
     for uid in sorted(site.keys() & wlm.keys()):
         if site[uid] != wlm[uid]:
-            lines.append(
-                f"  {uid} values differ:\n    site     {site[uid]}\n    wlmscpfs {wlm[uid]}"
-            )
+            lines.append(f"  {uid} values differ:\n    site {site[uid]}\n    {name} {wlm[uid]}")
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- fixtures
 
 
-def _require_wlmscpfs() -> None:
-    spec = process.server_for("dcmtk-wlmscpfs")
+def _require(server: str) -> None:
+    """Skip without the DCMTK binary, as tests/test_process_targets.py does, unless
+    INTEROPGATE_REQUIRE_TARGETS=1 (then the run fails)."""
+    spec = process.server_for(server)
     if process.find_binary(spec.binary) is None:
         reason = f"{spec.binary} not installed (apt-get install {spec.package})"
         if os.environ.get("INTEROPGATE_REQUIRE_TARGETS") == "1":
@@ -854,37 +979,88 @@ def _require_wlmscpfs() -> None:
 
 @dataclass
 class Servers:
+    """The site and one DCMTK server, started once per module and reseeded per example."""
+
     site: ReferenceSite
     site_endpoint: Endpoint
-    wlm: Any  # RunningTarget
-    census: Counter
+    other: Any  # the RunningTarget
+    name: str
+    model: str
+    departures: Sequence[Departure]
+    seed: Callable[[list[dict]], None]
+    census: Counter = field(default_factory=Counter)
 
-    def seed(self, items: list[dict]) -> None:
-        """The same items into both: the site's memory, wlmscpfs's folder of .wl files."""
+
+def _seed_worklists(site: ReferenceSite, wlm: Any) -> Callable[[list[dict]], None]:
+    def seed(items: list[dict]) -> None:
+        """The same items into both: the site's memory, wlmscpfs's folder of .wl files
+        (it reads them again for every query)."""
         datasets = [dataset_from_spec(item) for item in items]
-        self.site.remove_worklist_items(list(self.site.worklist))
-        self.site.add_worklist_items(copy.deepcopy(datasets))
-        folder = self.wlm.details["worklist_folder"]
-        for path in folder.glob("*.wl"):
+        site.remove_worklist_items(list(site.worklist))
+        site.add_worklist_items(copy.deepcopy(datasets))
+        for path in wlm.details["worklist_folder"].glob("*.wl"):
             path.unlink()
-        self.wlm.seeder.add_worklist_items(datasets)
+        wlm.seeder.add_worklist_items(datasets)
+
+    return seed
+
+
+def _seed_studies(site: ReferenceSite, archive: Any) -> Callable[[list[dict]], None]:
+    storage = Path(archive.details["config"]).parent / "db"
+
+    def seed(studies: list[dict]) -> None:
+        """One instance per study into both: the site's memory, and dcmqrscp by C-STORE
+        after emptying its storage area (it opens index.dat anew per association)."""
+        instances = [study_instance(study) for study in studies]
+        site.instances.clear()
+        site.add_instances(copy.deepcopy(instances))
+        for attempt in (1, 2):
+            for path in storage.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            try:
+                archive.seeder.store_instances(instances)
+                return
+            except TargetUnavailable:
+                # A C-STORE left unanswered on a loaded machine (seen once in some
+                # thousand examples): the seeding is tried again, never the matching.
+                if attempt == 2:
+                    raise
+
+    return seed
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory) -> Iterator[Servers]:
-    _require_wlmscpfs()
+def site(tmp_path_factory) -> Iterator[tuple[ReferenceSite, Endpoint]]:
+    with ReferenceSite(SiteConfig()) as running, group_lengths_on_the_wire():
+        yield running, Endpoint(*running.dicom_address, running.config.ae_title)
+
+
+@pytest.fixture(scope="module")
+def wlmscpfs(site, tmp_path_factory) -> Iterator[Servers]:
+    _require("dcmtk-wlmscpfs")
     target = ProcessTarget(kind="process", server="dcmtk-wlmscpfs", called_ae="IG_DIFF")
     work = tmp_path_factory.mktemp("differential") / "work"
-    with process.start(target, CALLING_AE, work) as wlm, ReferenceSite(SiteConfig()) as site:
-        endpoint = Endpoint(*site.dicom_address, site.config.ae_title)
-        with group_lengths_on_the_wire():
-            yield Servers(site, endpoint, wlm, Counter())
+    with process.start(target, CALLING_AE, work) as wlm:
+        running, endpoint = site
+        seed = _seed_worklists(running, wlm)
+        yield Servers(running, endpoint, wlm, "wlmscpfs", MWL, DEPARTURES, seed)
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp(site, tmp_path_factory) -> Iterator[Servers]:
+    _require("dcmtk-dcmqrscp")
+    target = ProcessTarget(kind="process", server="dcmtk-dcmqrscp", called_ae="IG_DIFF_QR")
+    work = tmp_path_factory.mktemp("differential-qr") / "work"
+    with process.start(target, CALLING_AE, work) as archive:
+        running, endpoint = site
+        seed = _seed_studies(running, archive)
+        yield Servers(running, endpoint, archive, "dcmqrscp", STUDY_FIND, STUDY_DEPARTURES, seed)
 
 
 # --------------------------------------------------------------------------- the tests
 
 
-def _run(servers: Servers, examples: int) -> None:
+def _run(servers: Servers, cases: st.SearchStrategy, examples: int) -> None:
     failures: list[str] = []
     census_file = os.environ.get("INTEROPGATE_DIFF_CENSUS")
 
@@ -895,13 +1071,16 @@ def _run(servers: Servers, examples: int) -> None:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(case=worklist_cases())
+    @given(case=cases)
     def differential(case: tuple[list[dict], list[dict]]) -> None:
         items, queries = case
         servers.seed(items)
-        with Peer(servers.site_endpoint) as site, Peer(servers.wlm.endpoint) as wlm:
+        with (
+            Peer(servers.site_endpoint, servers.model) as site,
+            Peer(servers.other.endpoint, servers.model) as other,
+        ):
             for spec in queries:
-                verdict = judge(spec, items, site, wlm)
+                verdict = judge(spec, items, site, other, servers.departures, servers.name)
                 servers.census["queries"] += 1
                 if not verdict.agreed:
                     servers.census["unadjudicated"] += 1
@@ -909,9 +1088,9 @@ def _run(servers: Servers, examples: int) -> None:
                     if census_file:
                         with open(census_file, "a") as out:
                             out.write(json.dumps([items, spec]) + "\n")
-                    if not os.environ.get("INTEROPGATE_DIFF_CENSUS"):
+                    else:
                         pytest.fail(
-                            f"site and wlmscpfs disagree (hypothesis seed {SEED}), no "
+                            f"site and {servers.name} disagree (hypothesis seed {SEED}), no "
                             f"adjudicated departure explains it\nitems {items}\n{verdict.report}",
                             pytrace=False,
                         )
@@ -922,17 +1101,33 @@ def _run(servers: Servers, examples: int) -> None:
                 else:
                     servers.census["identical"] += 1
 
-    print(f"differential run: hypothesis seed {SEED} (INTEROPGATE_DIFF_SEED), {examples} examples")
+    print(
+        f"differential run against {servers.name}: hypothesis seed {SEED} "
+        f"(INTEROPGATE_DIFF_SEED), {examples} examples"
+    )
     differential()
     print("census:", dict(sorted(servers.census.items())))
     if failures:
         print("\n\n".join(failures[:20]))
 
 
-def test_site_agrees_with_wlmscpfs(servers):
-    _run(servers, DEFAULT_EXAMPLES)
+@pytest.mark.timeout(600)
+def test_site_agrees_with_wlmscpfs(wlmscpfs):
+    _run(wlmscpfs, worklist_cases(), DEFAULT_EXAMPLES)
+
+
+@pytest.mark.timeout(600)
+def test_site_agrees_with_dcmqrscp_study_root(dcmqrscp):
+    _run(dcmqrscp, study_cases(), STUDY_EXAMPLES)
 
 
 @pytest.mark.differential_long
-def test_site_agrees_with_wlmscpfs_long(servers):
-    _run(servers, LONG_EXAMPLES)
+@pytest.mark.timeout(3600)
+def test_site_agrees_with_wlmscpfs_long(wlmscpfs):
+    _run(wlmscpfs, worklist_cases(), LONG_EXAMPLES)
+
+
+@pytest.mark.differential_long
+@pytest.mark.timeout(3600)
+def test_site_agrees_with_dcmqrscp_study_root_long(dcmqrscp):
+    _run(dcmqrscp, study_cases(), LONG_EXAMPLES // 3)

@@ -130,18 +130,20 @@ def query_dataset(spec: Mapping[str, Any]) -> Dataset:
 
 
 class WorklistPeer:
-    """One association to one worklist SCP, as the device would open it; ``find`` sends
-    a query given as a plain description (with ``group_lengths``: sent with them) and
-    returns the pending identifiers, asserting the final 0000H."""
+    """One association to one C-FIND SCP (Modality Worklist unless ``model`` says
+    another information model), as the device would open it; ``find`` sends a query
+    given as a plain description (with ``group_lengths``: sent with them) and returns
+    the pending identifiers, asserting the final 0000H."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, model: str = MWL) -> None:
         self.endpoint = endpoint
+        self.model = model
         self._stack = contextlib.ExitStack()
         self.assoc = None
 
     def __enter__(self) -> WorklistPeer:
         assoc, negotiation = self._stack.enter_context(
-            open_association(self.endpoint, CALLING_AE, [(MWL, [ExplicitVRLittleEndian])])
+            open_association(self.endpoint, CALLING_AE, [(self.model, [ExplicitVRLittleEndian])])
         )
         assert assoc.is_established, negotiation.outcome()
         self.assoc = assoc
@@ -156,7 +158,7 @@ class WorklistPeer:
             WITH_GROUP_LENGTHS.add(id(query))
         try:
             answers = []
-            for status, identifier in self.assoc.send_c_find(query, MWL):
+            for status, identifier in self.assoc.send_c_find(query, self.model):
                 assert status is not None, f"no C-FIND response from {self.endpoint}"
                 if status.Status in (0xFF00, 0xFF01):
                     answers.append(identifier)
