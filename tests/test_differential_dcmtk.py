@@ -28,6 +28,7 @@ import copy
 import json
 import os
 import shutil
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -955,6 +956,9 @@ def _describe(
 
     site, wlm = by_uid(from_site), by_uid(from_wlm)
     lines = [f"query {spec} ({what})"]
+    for who, answers in (("the site", from_site), (name, from_wlm)):
+        counts = Counter(str(a.get("StudyInstanceUID", "?")) for a in answers)
+        lines += [f"  {who} returned {uid} {n} times" for uid, n in counts.items() if n > 1]
     lines += [f"  only the site returned {uid}" for uid in sorted(site.keys() - wlm.keys())]
     lines += [f"  only {name} returned {uid}" for uid in sorted(wlm.keys() - site.keys())]
     for uid in sorted(site.keys() & wlm.keys()):
@@ -1060,6 +1064,25 @@ def dcmqrscp(site, tmp_path_factory) -> Iterator[Servers]:
 # --------------------------------------------------------------------------- the tests
 
 
+def _asked_again(
+    servers: Servers, spec: dict, items: list[dict], site: Peer, other: Peer, first: Verdict
+) -> Verdict:
+    """A disagreement counts when it holds on asking again: both servers get the query
+    once more. One that does not come back (seen once in several thousand queries, on a
+    loaded machine, never reproduced) is counted and reported as a warning, with both
+    answers, rather than failing the run."""
+    again = judge(spec, items, site, other, servers.departures, servers.name)
+    if not again.agreed:
+        return first
+    servers.census["transient"] += 1
+    warnings.warn(
+        f"a disagreement with {servers.name} did not come back on asking again "
+        f"(hypothesis seed {SEED}):\nitems {items}\n{first.report}",
+        stacklevel=2,
+    )
+    return again
+
+
 def _run(servers: Servers, cases: st.SearchStrategy, examples: int) -> None:
     failures: list[str] = []
     census_file = os.environ.get("INTEROPGATE_DIFF_CENSUS")
@@ -1083,11 +1106,13 @@ def _run(servers: Servers, cases: st.SearchStrategy, examples: int) -> None:
                 verdict = judge(spec, items, site, other, servers.departures, servers.name)
                 servers.census["queries"] += 1
                 if not verdict.agreed:
+                    verdict = _asked_again(servers, spec, items, site, other, verdict)
+                if not verdict.agreed:
                     servers.census["unadjudicated"] += 1
                     failures.append(f"items {items}\n{verdict.report}")
                     if census_file:
                         with open(census_file, "a") as out:
-                            out.write(json.dumps([items, spec]) + "\n")
+                            out.write(json.dumps([items, spec, verdict.report]) + "\n")
                     else:
                         pytest.fail(
                             f"site and {servers.name} disagree (hypothesis seed {SEED}), no "
