@@ -17,6 +17,27 @@ SUITES = ROOT / "suites"
 PROFILES = ROOT / "profiles"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "differential_long: the long differential run against DCMTK (opt in with "
+        "-m differential_long)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long differential run (``@pytest.mark.differential_long``) only when asked for
+    (``-m differential_long``); deselected, not skipped, as suites/conftest.py does for
+    ``sweep``."""
+    expression = config.option.markexpr or ""
+    if "differential_long" in expression and "not differential_long" not in expression:
+        return
+    long_runs = [item for item in items if item.get_closest_marker("differential_long")]
+    if long_runs:
+        config.hook.pytest_deselected(items=long_runs)
+        items[:] = [item for item in items if not item.get_closest_marker("differential_long")]
+
+
 @pytest.fixture
 def run_suites(pytester: pytest.Pytester):
     """Run the conformance suites in a subprocess; return (result, junit path)."""

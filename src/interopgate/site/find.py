@@ -59,7 +59,7 @@ class FindResponder:
     def respond(
         self, event, query: Dataset, candidates: list[Dataset], worklist: bool
     ) -> Iterator[tuple[int, Dataset | None]]:
-        pairs = [(s, response_for(query, s)) for s in candidates]
+        pairs = [(s, response_for(query, s, self.options)) for s in candidates]
         pairs = [(s, r) for s, r in pairs if dataset_matches(query, s, self.options)]
         if worklist:
             self._damage_worklist(pairs)

@@ -5,7 +5,8 @@ site must be *correct*: single value (C.2.2.2.1), universal (C.2.2.2.3), wildcar
 (C.2.2.2.4), range (C.2.2.2.5), list of UIDs (C.2.2.2.2) and sequence matching
 (C.2.2.2.6); leading/trailing spaces are not significant for the padded string VRs
 (PS3.5 6.2). Matching is case-sensitive, including PN (case-insensitive PN is allowed,
-not required). Site faults hook in through :class:`MatchOptions`.
+not required). Group Length elements (gggg,0000) are encoding (PS3.5 7.2), never keys.
+Site faults hook in through :class:`MatchOptions`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ WILDCARD_VRS = {"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"}
 RANGE_VRS = {"DA", "TM", "DT"}
 # Keys that are never matched on, only returned (PS3.4 C.4.1.1.3.2 / K.6.1.1.3).
 NOT_MATCHED = {"SpecificCharacterSet", "QueryRetrieveLevel", "TimezoneOffsetFromUTC"}
+# Sequence return keys of Type 1C (PS3.4 Table K.6-1): present with an item or absent,
+# never zero-length (PS3.5 7.4), so an entity without an item leaves them out.
+TYPE_1C_SEQUENCES = {"RequestedProcedureCodeSequence", "ScheduledProtocolCodeSequence"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,34 @@ def _wildcard(value: str, key: str, fold: bool) -> bool:
     return re.fullmatch(pattern, value, flags | re.DOTALL) is not None
 
 
+def is_encoding(element: DataElement) -> bool:
+    """Group Length (gggg,0000), of any group: encoding (PS3.5 7.2), not an attribute of
+    the information model, so neither a matching nor a return key."""
+    return element.tag.element == 0
+
+
+def is_universal(key: DataElement, options: MatchOptions = MatchOptions()) -> bool:
+    """A key that selects nothing: zero-length (C.2.2.2.3); '*' alone in a wildcard VR,
+    which C.2.2.2.4 makes universal and K.2.2.1.1.1 lets match a zero-length value; a
+    sequence key with no item, an empty item, or only such keys in its item: item by
+    item they match every item (C.2.2.2.6), so they ask for return keys only."""
+    if key.VR == "SQ":
+        items = list(key.value or [])
+        if not items:
+            return True
+        item_key = _item_key(items[0], options)
+        return all(is_universal(e, options) for e in item_key if not is_encoding(e))
+    values = [_normalise(v, key.VR) for v in _text(key.value)]
+    if all(v == "" for v in values):
+        return True
+    wildcard = key.VR in WILDCARD_VRS and not options.wildcard_literal
+    return wildcard and len(values) == 1 and set(values[0]) == {"*"}
+
+
+def _item_key(item: Dataset, options: MatchOptions) -> Dataset:
+    return _first_non_empty(item) if options.sequence_first_key_only else item
+
+
 def element_matches(key: DataElement, stored: DataElement | None, options: MatchOptions) -> bool:
     """True when the stored element satisfies the key element."""
     vr = key.VR
@@ -97,15 +129,15 @@ def element_matches(key: DataElement, stored: DataElement | None, options: Match
         query_items = list(key.value or [])
         if not query_items or len(query_items[0]) == 0:
             return True  # universal sequence matching
+        item_key = _item_key(query_items[0], options)
+        if is_universal(key, options) and not options.universal_excludes_absent:
+            return True  # return keys only: every entity matches (C.2.2.2.3, C.2.2.2.6)
         stored_items = list(stored.value or []) if stored is not None else []
-        item_key = query_items[0]
-        if options.sequence_first_key_only:
-            item_key = _first_non_empty(item_key)
         return any(dataset_matches(item_key, item, options) for item in stored_items)
-    key_values = [_normalise(v, vr) for v in _text(key.value)]
-    if not key_values or all(v == "" for v in key_values):
-        # universal matching (C.2.2.2.3)
+    if is_universal(key, options):
+        # universal matching (C.2.2.2.3; '*' alone, C.2.2.2.4)
         return not (options.universal_excludes_absent and stored is None)
+    key_values = [_normalise(v, vr) for v in _text(key.value)]
     raw_stored = _text(stored.value if stored is not None else None)
     if options.pad_sensitive and vr in PADDED_VRS:
         stored_values = [_as_on_wire(v) for v in raw_stored if v.strip()]
@@ -162,29 +194,41 @@ def _first_non_empty(item: Dataset) -> Dataset:
 
 def dataset_matches(query: Dataset, stored: Dataset, options: MatchOptions) -> bool:
     for key in query:
-        if key.keyword in NOT_MATCHED or key.tag.group == 0x0002:
+        if key.keyword in NOT_MATCHED or key.tag.group == 0x0002 or is_encoding(key):
             continue
         if not element_matches(key, stored.get(key.tag), options):
             return False
     return True
 
 
-def response_for(query: Dataset, stored: Dataset) -> Dataset:
+def response_for(
+    query: Dataset, stored: Dataset, options: MatchOptions = MatchOptions()
+) -> Dataset:
     """The identifier returned for a match: every requested key, zero-length when the
-    entity has no value (PS3.4 C.2.2.1.2), nothing that was not requested."""
+    entity has no value (PS3.4 C.2.2.1.2), nothing that was not requested. A sequence
+    key returns the matching items only, each with the requested keys (C.2.2.2.6); a
+    Type 1C sequence the entity has no item for is left out (Table K.6-1, PS3.5 7.4)."""
     response = Dataset()
     for key in query:
+        if is_encoding(key):
+            continue
         element = stored.get(key.tag)
         if key.keyword == "QueryRetrieveLevel":
             response.QueryRetrieveLevel = key.value  # echoed (PS3.4 C.4.1.1.3.2)
         elif key.VR == "SQ":
             items = list(key.value or [])
-            if element is None:
-                response.add_new(key.tag, "SQ", [])
-            elif not items or len(items[0]) == 0:
-                response.add_new(key.tag, "SQ", list(element.value))
-            else:
-                response.add_new(key.tag, "SQ", [response_for(items[0], i) for i in element.value])
+            stored_items = list(element.value or []) if element is not None else []
+            if not stored_items and key.keyword in TYPE_1C_SEQUENCES:
+                continue
+            if not items or len(items[0]) == 0:
+                response.add_new(key.tag, "SQ", stored_items)
+                continue
+            if not is_universal(key, options):
+                item_key = _item_key(items[0], options)
+                stored_items = [i for i in stored_items if dataset_matches(item_key, i, options)]
+            response.add_new(
+                key.tag, "SQ", [response_for(items[0], i, options) for i in stored_items]
+            )
         elif element is None:
             response.add_new(key.tag, key.VR, None)
         else:
@@ -194,4 +238,11 @@ def response_for(query: Dataset, stored: Dataset) -> Dataset:
     return response
 
 
-__all__ = ["MatchOptions", "dataset_matches", "element_matches", "response_for"]
+__all__ = [
+    "MatchOptions",
+    "dataset_matches",
+    "element_matches",
+    "is_encoding",
+    "is_universal",
+    "response_for",
+]

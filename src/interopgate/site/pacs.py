@@ -216,11 +216,14 @@ class ReferenceSite:
         return None if ds is None else str(ds.SOPClassUID)
 
     def add_worklist_items(self, items: Iterable[Dataset]) -> None:
-        """Idempotent: an item with the same Accession Number and SPS ID replaces the old."""
+        """Store the items as given. Re-seeding is idempotent: an item naming the same
+        Scheduled Procedure Step (Accession Number, Requested Procedure ID and SPS ID)
+        replaces the old one; an item without all three is kept beside the others."""
         with self._lock:
             for item in items:
                 key = _worklist_key(item)
-                self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
+                if key is not None:
+                    self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
                 self.worklist.append(item)
 
     def remove_worklist_items(self, items: Iterable[Dataset]) -> None:
@@ -313,6 +316,16 @@ class ReferenceSite:
         yield from self._sub_operations(event)
 
 
-def _worklist_key(item: Dataset) -> tuple[str, str]:
+def _worklist_key(item: Dataset) -> tuple[str, str, str] | None:
+    """The step an item schedules: SPS ID (0040,0009) within its Requested Procedure ID
+    (0040,1001) within the Imaging Service Request's Accession Number (0008,0050),
+    PS3.3 C.4.10 to C.4.12. None when one is empty: one accession spans several
+    procedures and steps, and steps without IDs cannot be told apart, so such items are
+    never merged."""
     steps = item.get("ScheduledProcedureStepSequence") or [Dataset()]
-    return str(item.get("AccessionNumber", "")), str(steps[0].get("ScheduledProcedureStepID", ""))
+    key = (
+        str(item.get("AccessionNumber", "") or "").strip(),
+        str(item.get("RequestedProcedureID", "") or "").strip(),
+        str(steps[0].get("ScheduledProcedureStepID", "") or "").strip(),
+    )
+    return key if all(key) else None
