@@ -249,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interopgate",
         description="InteropGate: DICOM / HL7 v2 conformance harness. The conformance run is "
-        "`pytest --profile=NAME` (see README); this command runs the reference site and "
-        "lists profiles, checks and faults.",
+        "`pytest --profile=NAME` (see README); this command runs the reference site, "
+        "probes a live system, analyses captures and lists profiles, checks and faults.",
     )
     parser.add_argument("--version", action="version", version=f"interopgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
