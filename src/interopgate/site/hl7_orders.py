@@ -206,6 +206,16 @@ class OrderApplication:
         sps.ScheduledProcedureStepStartDate = date
         sps.ScheduledProcedureStepStartTime = _start_time(time)
         sps.ScheduledProcedureStepStatus = SCHEDULED
+        # Scheduled Protocol Code Sequence (0040,0008), a RAD-5 return key, from the
+        # procedure code (SIU AIS-3, ORM/OMI OBR-4: CE code^text^coding system); without it
+        # the Type 1C sequence is left out of responses (PS3.4 Table K.6-1).
+        service = "AIS-3" if family == "SIU" else "OBR-4"
+        if value(message, f"{service}.1"):
+            code = Dataset()
+            code.CodeValue = value(message, f"{service}.1")
+            code.CodingSchemeDesignator = value(message, f"{service}.3") or "99RIS"
+            code.CodeMeaning = value(message, f"{service}.2") or code.CodeValue
+            sps.ScheduledProtocolCodeSequence = [code]
         if not self._placer_uid(family) or not item.StudyInstanceUID:
             item.StudyInstanceUID = generate_uid()  # the site's own
         item.ReferencedStudySequence = []
