@@ -17,6 +17,7 @@ from pynetdicom import pdu as pdus
 from pynetdicom.dsutils import decode as decode_dataset
 
 from interopgate.analysis.reassembly import Payload, Stream, Where
+from interopgate.dicom.association import REJECT_REASON
 
 _PDU_CLASSES = {
     0x01: pdus.A_ASSOCIATE_RQ,
@@ -29,16 +30,7 @@ _PDU_CLASSES = {
 }
 # PS3.8 table 9-21 (A-ASSOCIATE-RJ result/source/reason) and 9-26 (A-ABORT source/reason).
 RJ_RESULT = {1: "rejected-permanent", 2: "rejected-transient"}
-RJ_REASON = {
-    (1, 1): "no-reason-given",
-    (1, 2): "application-context-name-not-supported",
-    (1, 3): "calling-AE-title-not-recognized",
-    (1, 7): "called-AE-title-not-recognized",
-    (2, 1): "no-reason-given",
-    (2, 2): "protocol-version-not-supported",
-    (3, 1): "temporary-congestion",
-    (3, 2): "local-limit-exceeded",
-}
+RJ_REASON = REJECT_REASON  # PS3.8 table 9-21, one table for the client and the analysis
 RJ_SOURCE = {
     1: "DICOM UL service-user",
     2: "DICOM UL service-provider (ACSE)",
