@@ -6,7 +6,9 @@ traceback, ``pytrace=False``) because it is what the engineer forwards to the ve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -31,6 +33,15 @@ class CheckContext:
 
     check: Check
     transcript: Transcript
+    # the item's user_properties: what record() adds reaches the report (report/)
+    properties: list[tuple[str, object]] = field(default_factory=list)
+    progress: Callable[[str], None] = lambda text: None  # a throttled console line
+
+    def record(self, name: str, value: object) -> None:
+        """Data for the conformance report beside the verdict: ``minutes`` (a sweep's
+        ``report.minute_grid``), ``timeline`` (``[(seconds, event), ...]``)."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.properties.append((name, text))
 
     @property
     def id(self) -> str:

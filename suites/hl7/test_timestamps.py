@@ -13,6 +13,7 @@ from interopgate import sweep
 from interopgate.hl7 import timestamps
 from interopgate.hl7.messages import appointment_fields, new_control_id, read_reply, time_fields
 from interopgate.hl7.mllp import MLLPClient, show
+from interopgate.report import minute_grid
 
 SWEEP_FORM = "YYYYMMDDHHMMSS"
 
@@ -96,6 +97,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
             client.connect_timeout = budget.bound(profile.hl7.connect_timeout)
             exchange = client.send(message.text, timeout=budget.bound(profile.hl7.ack.timeout))
             sent.append(minute)
+            check.progress(f"{label}: {len(sent)}/{len(minutes)} sent, {len(rejected)} refused")
             ack, observed = read_reply(exchange.reply_text, exchange.problem)
             silent_in_a_row = silent_in_a_row + 1 if exchange.reply is None else 0
             if ack is None or ack.msa_1 not in ("AA", "CA"):
@@ -104,6 +106,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
                     reply = show(exchange.reply_text) if exchange.reply_text else observed
                     first_failure += [f">> {show(message.text)}", f"<< {reply}"]
         repeated = client.repeated_summary()
+    check.record("minutes", minute_grid({m: "R" if m in rejected else "A" for m in sent}))
     elapsed = budget.elapsed()
     transcript.note(
         f"{label}: {len(sent)} {message_type} messages ({', '.join(fields)} = {day:%Y%m%d}HHMM00) "

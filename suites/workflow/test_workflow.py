@@ -24,6 +24,7 @@ from interopgate.hl7 import timestamps
 from interopgate.hl7 import worklist_mapping as wm
 from interopgate.hl7.messages import new_control_id
 from interopgate.hl7.mllp import show
+from interopgate.report import minute_grid
 from interopgate.workflow import (
     ACCEPTED,
     PLAIN,
@@ -41,11 +42,18 @@ def test_create_appears_complete(check, flow, workflow_form):
     sent, the SPS start date/time the appointment's (for each timestamp form)."""
     flow.require("create")
     _, _, message = flow.new_order(workflow_form)
+    started = time.monotonic()
     sent = flow.send(message)
+    acked = time.monotonic() - started
     flow.must_accept(sent, "create")
     found, elapsed = flow.poll([sent.accession], flow.complete(sent))
     items = found[sent.accession]
     good = [i for i in items if not flow.problems(sent, i)]
+    seen = "complete item in the worklist" if good else "deadline: no complete item"
+    check.record(
+        "timeline",
+        [(0.0, f"{sent.message_type} sent"), (acked, f"ACK {sent.ack}"), (acked + elapsed, seen)],
+    )
     check.expect(
         len(items) == 1 and len(good) == 1,
         f"{sent.who()} (form {workflow_form}), answered {sent.observed}",
@@ -230,6 +238,9 @@ def _sweep(check, flow: Flow, hl7_address, minutes: list[int], label: str) -> No
             + "\n".join(f"C-FIND item: {i}" for i in run.found.get(s.accession, []))
         )
     sent = list(run.sent)
+    codes = {m: ("A" if s.ack in ACCEPTED else "R") for m, s in run.sent.items()}
+    codes.update({m: ("N" if run.sent[m].ack in ACCEPTED else "L") for m in affected})
+    check.record("minutes", minute_grid(codes))
     check.expect(
         not bad,
         f"{label}: {len(sent)} appointments on {sweep.when():%Y-%m-%d} "

@@ -11,6 +11,8 @@ puts profile/target/check/clause on every JUnit testcase, and writes reports/ by
 - ``lifecycle``: configure (markers, profile), start the target, stop it
 - ``collection``: check markers, JUnit properties, known deviations, not-applicable items
 - ``reporting``: header, report paths, evidence on failure, summary, pytest-html
+- ``results``: the conformance report's data (report/) from the check reports
+- ``console``: one line per check, the verdict table by area, progress lines
 - ``fixtures``: ``profile``, ``target``, ``device``, ``check``, ``transcript``, ...
 """
 
@@ -24,6 +26,7 @@ pytest_plugins = [
     "interopgate.plugin.lifecycle",
     "interopgate.plugin.collection",
     "interopgate.plugin.reporting",
+    "interopgate.plugin.console",
     "interopgate.plugin.fixtures",
 ]
 

@@ -12,6 +12,7 @@ import pytest
 from interopgate.device import DeviceClient
 from interopgate.evidence import Capture, Transcript, evidence_name
 from interopgate.hl7.mllp import MLLPClient
+from interopgate.plugin import console
 from interopgate.plugin.collection import check_of
 from interopgate.plugin.options import pcap_mode
 from interopgate.plugin.state import TRANSCRIPT, run_state
@@ -81,7 +82,12 @@ def check(request: pytest.FixtureRequest, transcript: Transcript) -> CheckContex
     found = check_of(request.node)
     if found is None:
         pytest.fail(f"{request.node.nodeid} uses `check` without @pytest.mark.check", pytrace=False)
-    return CheckContext(found, transcript)
+    return CheckContext(
+        found,
+        transcript,
+        request.node.user_properties,
+        progress=lambda text: console.progress(request.config, text),
+    )
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
-"""What a run reports: reports/ by default (junit.xml, report.html), the header, the
-wire transcript and the target's fate on a failed check, a stale known deviation in
-one sentence, and the summary: where everything went and what the run could and could
-not do (per suite area: checks run, not applicable, skipped with the most common reason;
-the HL7 worklist feed and its cancel)."""
+"""What a run reports: reports/ by default (junit.xml, the conformance report
+report.html with its data results.json, pytest-html's developer page pytest.html), the
+header, the wire transcript and the target's fate on a failed check, a stale known
+deviation in one sentence, one console line per check, a progress line on sweeps, and
+the summary: where everything went and what the run could and could not do (per suite
+area: checks run, not applicable, skipped with the most common reason; a verdict table
+by area; the HL7 worklist feed and its cancel)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +17,10 @@ import pytest
 
 from interopgate import seeding
 from interopgate.evidence.pcap import PcapngFile
+from interopgate.plugin import console, results
 from interopgate.plugin.options import pcap_mode
 from interopgate.plugin.state import STATE, TRANSCRIPT, RunState, run_state
+from interopgate.report import CheckResult, area_of
 
 PCAP = pytest.StashKey[Path]()  # on an item: where its capture is to be written
 RUN_PCAP = pytest.StashKey[PcapngFile]()  # on the config: the run's capture
@@ -31,16 +36,14 @@ class Tally:
     not_applicable: Counter[str] = field(default_factory=Counter)  # area -> count
     left_out: list[str] = field(default_factory=list)  # "test: case: reason"
     feed: list[str] = field(default_factory=list)  # the feed's lines from xdist workers
+    results: dict[str, CheckResult] = field(default_factory=dict)  # nodeid -> the report's
+    identity: dict[str, str] = field(default_factory=dict)  # what the target said of itself
+    started: float = field(default_factory=time.time)
+    report_files: list[Path] = field(default_factory=list)  # report.html, results.json
 
 
 TALLY = pytest.StashKey[Tally]()
-
-
-def area_of(check_id: str) -> str:
-    """The suite area a check belongs to: ``dicom.worklist.x`` → worklist,
-    ``dicom.find.x`` → find, ``hl7.ack.x`` → hl7, ``workflow.x`` → workflow."""
-    parts = check_id.split(".")
-    return parts[1] if parts[0] == "dicom" and len(parts) > 2 else parts[0]
+__all__ = ["Tally", "area_lines", "area_of"]
 
 
 def _tally(config: pytest.Config) -> Tally:
@@ -56,7 +59,9 @@ def configure(config: pytest.Config, state: RunState) -> None:
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(state.report_dir / "junit.xml")
         if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
-            config.option.htmlpath = str(state.report_dir / "report.html")
+            # report.html is the conformance report (report/); pytest-html's test list
+            # stays as the developer's page next to it.
+            config.option.htmlpath = str(state.report_dir / "pytest.html")
             config.option.self_contained_html = True
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlReport(state), "interopgate-html")
@@ -113,7 +118,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             lines.append(feed_line)
     if profile.known_deviations:
         lines.append(f"known deviations: {len(profile.known_deviations)}")
-    lines.append(f"reports: {state.report_dir}/ (junit.xml, report.html, evidence/)")
+    lines.append(f"reports: {state.report_dir}/ (report.html, results.json, junit.xml, evidence/)")
     return lines
 
 
@@ -123,6 +128,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     transcript = item.stash.get(TRANSCRIPT, None)
     if report.when == "teardown" and transcript is not None:
         _write_captures(item, transcript)
+        report.user_properties.extend(results.identity(item.config, transcript.capture))
     if report.when == "call" and transcript is not None:
         for line in transcript.lines:  # matching cases left out (travels to the controller)
             if LEFT_OUT in line:
@@ -156,7 +162,7 @@ class Summary:
         self.config = config
         self.tally = _tally(config)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def _tally_outcome(self, report: pytest.TestReport) -> None:
         check_id = dict(report.user_properties).get("check")
         if check_id is None:
             return
@@ -179,6 +185,31 @@ class Summary:
             if name == "case_left_out":
                 self.tally.left_out.append(f"{report.nodeid.split('::')[-1]}: {value}")
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """The conformance report's entry for the item, its duration over all phases,
+        the target's identity, and the console line (after pytest's own output)."""
+        self._tally_outcome(report)
+        if "check" not in dict(report.user_properties):
+            return
+        for name, value in report.user_properties:
+            if name in (results.DICOM_IDENTITY, results.HL7_IDENTITY):
+                self.tally.identity.setdefault(name, str(value))
+        known = self.tally.results.get(report.nodeid)
+        result = results.result_of(report, run_state(self.config).report_dir)
+        if result is not None:
+            if known is not None:
+                result.duration = known.duration
+            self.tally.results[report.nodeid] = known = result
+            if console.wanted(self.config):
+                reason = result.observed or result.reason or result.subject
+                console.write_line(
+                    self.config,
+                    console.line(result.id, report.nodeid, result.verdict, reason),
+                )
+        if known is not None:
+            known.duration += report.duration
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """Items deselected as not applicable count for their area."""
         from interopgate.plugin.collection import check_of
@@ -189,6 +220,14 @@ class Summary:
             check = check_of(item)
             if check is not None:
                 self.tally.not_applicable[area_of(check.id)] += 1
+                self.tally.results[item.nodeid] = CheckResult(
+                    check.id,
+                    item.nodeid,
+                    "not_applicable",
+                    title=check.title,
+                    clause=check.clause,
+                    reason=str(item.get_closest_marker("not_applicable").args[0]),  # type: ignore[union-attr]
+                )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
@@ -197,10 +236,16 @@ class Summary:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """On an xdist worker, hand the HL7 feed's lines to the controller."""
+    """On an xdist worker, hand the HL7 feed's lines to the controller; elsewhere write
+    the conformance report (report.html, results.json)."""
     config = session.config
     if hasattr(config, "workeroutput"):
         config.workeroutput["interopgate_feed"] = feed_lines(config)
+        return
+    state = config.stash.get(STATE, None)
+    if state is not None and state.loaded is not None:
+        tally = _tally(config)
+        tally.report_files = list(results.write(config, state, tally))
 
 
 def feed_lines(config: pytest.Config) -> list[str]:
@@ -309,7 +354,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     state = config.stash.get(STATE, None)
     if state is None or state.loaded is None or hasattr(config, "workerinput"):
         return
-    parts = [f"{config.option.xmlpath}"]
+    parts = [str(p) for p in _tally(config).report_files]
+    parts.append(f"{config.option.xmlpath}")
     if getattr(config.option, "htmlpath", None):
         parts.append(config.option.htmlpath)
     if state.evidence_files:
@@ -331,6 +377,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(line)
         for line in tally.left_out:
             terminalreporter.write_line(f"matching case left out: {line}")
+    if tally.results:
+        terminalreporter.write_sep("-", "interopgate: verdicts per area")
+        for line in console.area_table(results.build(config, state, tally)):
+            terminalreporter.write_line(line)
     for line in [*feed_lines(config), *tally.feed]:
         terminalreporter.write_line(line)
     terminalreporter.write_sep("-", "interopgate reports: " + ", ".join(parts))
