@@ -206,11 +206,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     """``interopgate analyze CAPTURE...``: the console summary, the JUnit file; exit 1
     when there are findings."""
     from interopgate.analysis.findings import analyze
-    from interopgate.analysis.report import console, junit
+    from interopgate.analysis.report import conformance_report, console, junit
 
     analysis = analyze([Path(p) for p in args.captures])
     print(console(analysis, limit=args.limit))
     print(f"JUnit: {junit(analysis, Path(args.junit))}")
+    html, results = conformance_report(analysis, Path(args.junit).parent)
+    print(f"report: {html}, {results}")
     return 1 if analysis.findings else 0
 
 

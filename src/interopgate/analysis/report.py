@@ -1,14 +1,25 @@
-"""The analysis as people and CI read it: a console summary, and JUnit XML with one
-testcase per finding (so a capture can gate a pipeline like a conformance run does)."""
+"""The analysis as people and CI read it: a console summary, JUnit XML with one
+testcase per finding (so a capture can gate a pipeline like a conformance run does), and
+the conformance report of a run (report/: report.html, results.json) with each finding
+as a failed check and the HL7 appointments by minute of the day as a sweep grid."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from interopgate import __version__, checks
 from interopgate.analysis.findings import Analysis, clock, latency_summary
 from interopgate.analysis.hl7 import Hl7Message
+from interopgate.hl7.er7 import value as er7_value
+from interopgate.hl7.messages import appointment_fields
+from interopgate.report import CheckResult, RunReport, minute_grid
+from interopgate.report import html as report_html
+
+NEGATIVE = {"AE", "AR", "CE", "CR"}
 
 
 def console(analysis: Analysis, *, limit: int = 20) -> str:
@@ -160,3 +171,76 @@ def junit(analysis: Analysis, path: Path) -> Path:
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def conformance_report(analysis: Analysis, report_dir: Path) -> tuple[Path, Path]:
+    """``report.html`` and ``results.json`` in ``report_dir``: each finding a failed
+    check (its kind the check id, its frame the subject, the capture the evidence link),
+    none: one passing entry; the appointment times of the captured HL7 messages as a
+    minute-of-day grid (accepted / refused by their ACK)."""
+    a = analysis
+    links = {f.name: os.path.relpath(f.resolve(), report_dir.resolve()) for f in a.files}
+    results = []
+    for finding in a.findings:
+        known = checks.CHECKS.get(finding.kind)
+        results.append(
+            CheckResult(
+                id=finding.kind,
+                nodeid=f"{finding.where.file} frame {finding.where.frame}",
+                verdict="fail",
+                title=known.title if known else "",
+                clause=known.clause if known else "",
+                subject=f"{a.at(finding.where)}: {finding.summary}",
+                observed="\n".join(finding.detail) or finding.summary,
+                evidence=[links[finding.where.file]] if finding.where.file in links else [],
+            )
+        )
+    if not a.findings:
+        results.append(CheckResult("analysis.clean", "no findings", "pass", title="no findings"))
+    minutes = _appointment_minutes(a)
+    if minutes:  # the grid goes with the first refusal (or the clean entry): no extra count
+        negative = [r for r in results if r.id == "hl7.ack.negative"] or results
+        negative[0].minutes = minute_grid(minutes)
+    first = min((s.opened.time for s in a.streams), default=None)
+    header = {
+        "captures": ", ".join(str(f) for f in a.files),
+        "content": f"{a.frames} frames, {len(a.streams)} TCP stream(s), "
+        f"{len(a.associations)} DICOM association(s), {len(a.messages)} HL7 message(s)",
+        "first frame": dt.datetime.fromtimestamp(first, dt.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC"
+        )
+        if first is not None
+        else "",
+        "acceptor": ", ".join(
+            sorted({x.implementation for x in a.associations if x.implementation})
+        ),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "harness": f"InteropGate {__version__} (interopgate analyze)",
+    }
+    run = {"header": header, "captures": [str(f) for f in a.files], "harness_version": __version__}
+    report = RunReport("InteropGate capture analysis", run, results)
+    html_path = report_html.write(report, report_dir / "report.html")
+    return html_path, report.write_json(report_dir / "results.json")
+
+
+def _appointment_minutes(analysis: Analysis) -> dict[int, str]:
+    """Minute of the day of each message's appointment start → A (ACK AA/CA) or R;
+    a minute with one refusal is R."""
+    out: dict[int, str] = {}
+    for message in analysis.messages:
+        if message.is_ack or message.ack is None:
+            continue
+        try:
+            fields = appointment_fields(message.type, message.version)
+        except (KeyError, ValueError):
+            continue
+        stamp = next((v for f in fields if (v := er7_value(message.text, f))), "")
+        if len(stamp) < 12 or not stamp[8:12].isdigit():
+            continue
+        hour, minute = int(stamp[8:10]), int(stamp[10:12])
+        if hour > 23 or minute > 59:
+            continue
+        code = "R" if message.ack.get("MSA-1") in NEGATIVE else "A"
+        slot = hour * 60 + minute
+        out[slot] = "R" if out.get(slot) == "R" else code
+    return out

@@ -86,13 +86,13 @@ def result_of(report: pytest.TestReport, report_dir: Path) -> CheckResult | None
 
 def evidence_links(text: str, report_dir: Path) -> list[str]:
     """The ``evidence:`` paths of a failure, relative to the report so the links work
-    wherever the report directory is copied; only files that exist."""
-    links = []
-    for raw in text.replace("\n", ",").split(","):
-        path = Path(raw.strip())
-        if raw.strip() and path.exists():
-            links.append(os.path.relpath(path.resolve(), report_dir.resolve()))
-    return links
+    wherever the report directory is copied (the pcapng is written at teardown, after
+    this report: :func:`build` keeps the links whose file exists by then)."""
+    return [
+        os.path.relpath(Path(raw.strip()).resolve(), report_dir.resolve())
+        for raw in text.replace("\n", ",").split(",")
+        if raw.strip()
+    ]
 
 
 def identity(seen_by: pytest.Config, capture) -> list[tuple[str, str]]:
@@ -212,6 +212,8 @@ def build(config: pytest.Config, state: RunState, tally) -> RunReport:
         "seed": getattr(config.option, "ig_seed", None),
         "junit": str(config.option.xmlpath) if getattr(config.option, "xmlpath", None) else None,
     }
+    for result in tally.results.values():
+        result.evidence = [e for e in result.evidence if (state.report_dir / e).is_file()]
     return RunReport(title, run, list(tally.results.values()))
 
 

@@ -40,8 +40,9 @@ th,td{border:1px solid #d0d0d0;padding:3px 6px;text-align:left;vertical-align:to
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 table.head th{width:14em}
 .v{font-weight:600;white-space:nowrap}
-.pass{color:#1e7b3c}.fail{color:#b71c1c}.known_deviation{color:#8a5a00}
-.not_applicable,.skipped{color:#666}td.z{color:#bbb}
+.v.pass,td.pass{color:#1e7b3c}.v.fail,td.fail{color:#b71c1c}
+.v.known_deviation,td.known_deviation{color:#8a5a00}
+.v.not_applicable,.v.skipped,td.not_applicable,td.skipped{color:#666}td.z{color:#bbb}
 table.checks{table-layout:fixed;overflow-wrap:anywhere}
 tr.fail td:first-child{border-left:4px solid #b71c1c}
 pre{white-space:pre-wrap;margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
@@ -73,15 +74,15 @@ def render(report: RunReport) -> str:
         _header(report),
         _summary(report),
     ]
-    problems = [c for c in report.checks if c.verdict in ("fail", "known_deviation")]
-    if problems:
-        parts.append(f'<h2 id="failures">Failures and known deviations ({len(problems)})</h2>')
-        parts.extend(_detail(check) for check in problems)
     sweeps = [c for c in report.checks if c.minutes]
     if sweeps:
         parts.append('<h2 id="sweeps">Time sweeps: each minute of the day</h2>')
         parts.append(_legend())
         parts.extend(_sweep(check) for check in sweeps)
+    problems = [c for c in report.checks if c.verdict in ("fail", "known_deviation")]
+    if problems:
+        parts.append(f'<h2 id="failures">Failures and known deviations ({len(problems)})</h2>')
+        parts.extend(_detail(check) for check in problems)
     timelines = [c for c in report.checks if c.timeline]
     if timelines:
         parts.append('<h2 id="timelines">Workflow chain: sent → ACK → item appears</h2>')
