@@ -106,6 +106,7 @@ def faulted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         str(SUITES / "dicom" / "test_association.py"),
         str(SUITES / "dicom" / "test_retrieve.py"),
         str(SUITES / "hl7" / "test_timestamps.py"),
+        str(SUITES / "workflow" / "test_workflow.py") + "::test_sweep_sampled",
         "--profile=agfa-cr",
         "--site-fault=hl7-octal-hours",
     )
@@ -207,8 +208,8 @@ def test_seed_demo_report_shows_the_refused_band(tmp_path: Path) -> None:
             "-m",
             "interopgate.cli",
             "demo",
+            f"--report-dir={report_dir}",  # before the scenario: after it, pytest's
             "seed-incident",
-            f"--report-dir={report_dir}",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -230,3 +231,27 @@ def test_seed_demo_report_shows_the_refused_band(tmp_path: Path) -> None:
             f"--screenshot={shot}", "--window-size=1200,1400", (report_dir / "report.html").as_uri()
         )
         assert shot.stat().st_size > 20_000
+
+
+TSHARK = shutil.which("tshark")
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark not installed (Debian package tshark)")
+def test_sweep_failure_links_captures_tshark_reads(faulted) -> None:
+    """The refused SIU^S12s and their AE ACKs in the failed sweep's pcapng; the
+    end-to-end sweep's C-FIND in the run's capture the failure also links."""
+    report_dir, _ = faulted
+    sweep = next(
+        c for c in RunReport.read_json(report_dir / "results.json").checks if c.verdict == "fail"
+    )
+    own = next(report_dir / e for e in sweep.evidence if e.endswith(".pcapng") and "run" not in e)
+    whole = next(report_dir / e for e in sweep.evidence if Path(e).name == "run.pcapng")
+
+    def tshark(path: Path, where: str) -> str:
+        return subprocess.run(
+            [TSHARK, "-r", str(path), "-Y", where], capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "SIU (S12)" in tshark(own, "hl7")
+    assert tshark(own, 'hl7 && frame contains "MSA|AE"').count("ACK") == 2  # 08:00, 09:59
+    assert "C-FIND-RQ" in tshark(whole, "dicom")

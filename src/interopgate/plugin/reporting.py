@@ -25,7 +25,8 @@ from interopgate.report import CheckResult, area_of
 PCAP = pytest.StashKey[Path]()  # on an item: where its capture is to be written
 RUN_PCAP = pytest.StashKey[PcapngFile]()  # on the config: the run's capture
 
-LEFT_OUT = "case not run: "  # how run_cases notes a matching case it leaves out
+LEFT_OUT = "case not run: "
+WHOLE_RUN = "; whole run:"  # before the run's capture on a failure's evidence line  # how run_cases notes a matching case it leaves out
 
 
 @dataclass
@@ -308,10 +309,13 @@ def _link_pcap(item: pytest.Item, report: pytest.TestReport, transcript) -> None
     if report.failed:
         text = str(report.longrepr)
         line = f"evidence: {transcript.path}"
+        # the run's capture too: the exchanges of the checks this one builds on (the
+        # end-to-end sweep's C-FINDs next to the HL7 sweep's refusals)
+        whole = f"{WHOLE_RUN} {_run_pcap_path(item.config)}"
         if line in text:
-            report.longrepr = text.replace(line, f"{line}, {pcap}", 1)
+            report.longrepr = text.replace(line, f"{line}, {pcap}{whole}", 1)
         else:
-            report.longrepr = f"{text}\n  evidence: {pcap}"
+            report.longrepr = f"{text}\n  evidence: {pcap}{whole}"
 
 
 def _write_captures(item: pytest.Item, transcript) -> None:
@@ -328,14 +332,19 @@ def _write_captures(item: pytest.Item, transcript) -> None:
         _run_pcap(item.config).write(packets)
 
 
+def _run_pcap_path(config: pytest.Config) -> Path:
+    """``evidence/run.pcapng`` (``run-<worker>.pcapng`` under xdist)."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    name = f"run-{worker}.pcapng" if worker else "run.pcapng"
+    return run_state(config).report_dir / "evidence" / name
+
+
 def _run_pcap(config: pytest.Config) -> PcapngFile:
-    """``evidence/run.pcapng`` (``run-<worker>.pcapng`` under xdist), opened on first use."""
+    """The run's capture (:func:`_run_pcap_path`), opened on first use."""
     run = config.stash.get(RUN_PCAP, None)
     if run is None:
-        worker = getattr(config, "workerinput", {}).get("workerid")
-        name = f"run-{worker}.pcapng" if worker else "run.pcapng"
         run = PcapngFile(
-            run_state(config).report_dir / "evidence" / name,
+            _run_pcap_path(config),
             "InteropGate wire capture of a whole run: every check's DICOM associations and "
             "MLLP connections, rebuilt from the bytes the harness's sockets carried; server "
             "ports written as 104 (DICOM) and 2575 (HL7), the real ones in each SYN's comment.",

@@ -90,7 +90,7 @@ def evidence_links(text: str, report_dir: Path) -> list[str]:
     this report: :func:`build` keeps the links whose file exists by then)."""
     return [
         os.path.relpath(Path(raw.strip()).resolve(), report_dir.resolve())
-        for raw in text.replace("\n", ",").split(",")
+        for raw in text.replace("\n", ",").replace("; whole run:", ",").split(",")
         if raw.strip()
     ]
 

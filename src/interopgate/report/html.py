@@ -177,7 +177,8 @@ def _legend() -> str:
             f'<span><i style="background:{CELL[code]}"></i>{esc(text)}</span>'
             for code, text in MINUTE_CODES.items()
         )
-        + "</p>"
+        + f'<span><i style="background:{CELL["R"]};opacity:.25"></i>an hour in which a '
+        "message met anything but acceptance</span></p>"
     )
 
 
@@ -211,6 +212,11 @@ def _sweep(check: CheckResult) -> str:
         out.append(
             f'<rect x="{left}" y="{y}" width="{60 * cell}" height="{cell}" fill="url(#unsent)"/>'
         )
+        if bad:  # the hour's band, so a sampled sweep's one cell an hour still reads as one
+            out.append(
+                f'<rect x="{left}" y="{y}" width="{60 * cell}" height="{cell}" '
+                f'fill="{CELL["R"]}" fill-opacity="0.18" data-band="{hour:02d}"/>'
+            )
         for minute, code in enumerate(row):
             if code == ".":
                 continue  # the row's pattern draws it
