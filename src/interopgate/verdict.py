@@ -34,8 +34,8 @@ class CheckContext:
     check: Check
     transcript: Transcript
     # the item's user_properties: what record() adds reaches the report (report/)
-    properties: list[tuple[str, object]] = field(default_factory=list)
-    progress: Callable[[str], None] = lambda text: None  # a throttled console line
+    properties: list[tuple[str, object]] = field(default_factory=list, repr=False)
+    progress: Callable[[str], None] = field(default=lambda text: None, repr=False)
 
     def record(self, name: str, value: object) -> None:
         """Data for the conformance report beside the verdict: ``minutes`` (a sweep's

@@ -72,8 +72,9 @@ def result_of(report: pytest.TestReport, report_dir: Path) -> CheckResult | None
         result.observed = parts.get("observed", "")
         if "target" in parts:
             result.observed += f"\ntarget: {parts['target']}"
-        if not result.expected and not result.observed:
-            result.reason = text
+        if not result.expected and not result.observed:  # not a verdict: an exception
+            crash = getattr(report.longrepr, "reprcrash", None)
+            result.reason = crash.message if crash is not None else text[:2000]
         result.evidence = evidence_links(parts.get("evidence", ""), report_dir)
     minutes = props.get("minutes")
     if isinstance(minutes, str):
