@@ -19,6 +19,7 @@ from interopgate.report import VERDICTS, RunReport
 PROGRESS_TTY_S = 0.5  # a progress line rewritten in place at most this often
 PROGRESS_LOG_S = 30.0  # not a tty (CI logs): at most one full line this often
 _LAST = pytest.StashKey[float]()
+_PENDING = pytest.StashKey[bool]()  # a tty progress line is on screen, to be replaced
 
 WORDS = {
     "pass": "PASS",
@@ -71,7 +72,11 @@ def write_line(config: pytest.Config, text: str) -> None:
         text = text[: width - 1] + "…"
     markup = {"red": True} if text.startswith("FAIL") else {}
     column = getattr(writer, "width_of_current_line", 1)
-    terminal.write(("\n" if column else "") + text, **markup)
+    start = "\n" if column else ""
+    if config.stash.get(_PENDING, False):
+        config.stash[_PENDING] = False
+        start = "\r\x1b[K"  # the check's line replaces its progress line
+    terminal.write(start + text, **markup)
 
 
 def progress(config: pytest.Config, text: str) -> None:
@@ -89,7 +94,9 @@ def progress(config: pytest.Config, text: str) -> None:
     capture = config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else _nothing():
         if tty:
-            terminal.write(f"\r  … {text}\x1b[K", flush=True)
+            start = "\r" if config.stash.get(_PENDING, False) else "\n"
+            config.stash[_PENDING] = True
+            terminal.write(f"{start}  … {text}\x1b[K", flush=True)
         else:
             terminal.write(f"\n  progress: {text}", flush=True)
 
