@@ -90,7 +90,16 @@ class StandIn:
         if "two-sps-items-in-query" in self.faults:
             keys += ["-k", "ScheduledProcedureStepSequence[1].Modality="]
         calling = "OTHER_AE" if "wrong-calling-ae" in self.faults else self.ae
-        command = [str(DCMTK_BIN / "findscu"), "-W", "-aet", calling, "-aec", self.called, "-to", "10"]
+        command = [
+            str(DCMTK_BIN / "findscu"),
+            "-W",
+            "-aet",
+            calling,
+            "-aec",
+            self.called,
+            "-to",
+            "10",
+        ]
         command += ["-xb" if "big-endian-proposed" in self.faults else "-xi"]
         if "other-max-pdu" in self.faults:
             command += ["-pdu", "32768"]
@@ -105,7 +114,7 @@ class StandIn:
     def image(self, item: Dataset) -> Dataset:
         image = image_for_item(CR, item, pps_id="PPS1")
         if "image-without-accession" in self.faults:
-            del image.AccessionNumber
+            image.AccessionNumber = ""  # Type 2: zero length is IOD-valid, RAD-8 is not
         if "image-without-modality" in self.faults:
             del image.Modality
         return image
@@ -113,7 +122,16 @@ class StandIn:
     def store(self, image: Dataset) -> subprocess.CompletedProcess:
         path = self.work / f"{image.SOPInstanceUID}.dcm"
         image.save_as(path, enforce_file_format=True)
-        command = [str(DCMTK_BIN / "storescu"), "-aet", self.ae, "-aec", self.called, "-to", "10", "-xi"]
+        command = [
+            str(DCMTK_BIN / "storescu"),
+            "-aet",
+            self.ae,
+            "-aec",
+            self.called,
+            "-to",
+            "10",
+            "-xi",
+        ]
         if "undeclared-context" not in self.faults:
             command.append("-R")  # propose only the contexts the file needs
         command += [self.host, str(self.port), str(path)]
@@ -123,9 +141,12 @@ class StandIn:
         """A C-STORE-RQ on the context the site rejected (DX for presentation), sent
         through pynetdicom's DIMSE layer because no well-behaved SCU would send it."""
         ae = AE(ae_title=self.ae)
+        ae.maximum_pdu_size = self.profile.dicom.max_pdu
         ae.add_requested_context(CR, [ImplicitVRLittleEndian])
         ae.add_requested_context(DX, [ImplicitVRLittleEndian])
-        assoc = ae.associate(self.host, self.port, ae_title=self.called)
+        assoc = ae.associate(
+            self.host, self.port, ae_title=self.called, max_pdu=self.profile.dicom.max_pdu
+        )
         try:
             rejected = next(cx for cx in assoc.rejected_contexts if cx.abstract_syntax == DX)
             request = C_STORE()
@@ -177,7 +198,12 @@ class StandIn:
             instances.append(ghost)
         info = action_information(instances, generate_uid())
         with device.associate(
-            [(str(sop.StorageCommitmentPushModel), [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
+            [
+                (
+                    str(sop.StorageCommitmentPushModel),
+                    [ExplicitVRLittleEndian, ImplicitVRLittleEndian],
+                )
+            ]
         ) as (assoc, _):
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
             time.sleep(0.3)  # the site's report arrives on this association

@@ -357,7 +357,9 @@ def create_in_progress(session: Session, profile: Profile) -> Outcome:
             out.fail(f"{where}: Performed Procedure Step Status", "IN PROGRESS", status or "absent")
         missing = [k for k in RAD6_TOP if not str(ds.get(k, "") or "").strip()]
         if missing:
-            out.fail(f"{where}: RAD-6 attributes", "present with values", f"missing {', '.join(missing)}")
+            out.fail(
+                f"{where}: RAD-6 attributes", "present with values", f"missing {', '.join(missing)}"
+            )
         steps = list(ds.get("ScheduledStepAttributesSequence") or [])
         keys = [tuple(str(s.get(k, "") or "") for k in RAD6_SCHEDULED) for s in steps]
         if not any(k in served for k in keys):
@@ -383,7 +385,9 @@ def set_final(session: Session, profile: Profile) -> Outcome:
         out.judged += 1
         where = _where(session, message)
         if message.sop_instance not in created:
-            out.fail(f"{where}: instance", "an MPPS instance the device created", message.sop_instance)
+            out.fail(
+                f"{where}: instance", "an MPPS instance the device created", message.sop_instance
+            )
         missing = [
             k
             for k in ("PerformedProcedureStepEndDate", "PerformedProcedureStepEndTime")
@@ -392,7 +396,11 @@ def set_final(session: Session, profile: Profile) -> Outcome:
         if status == "COMPLETED" and not list(ds.get("PerformedSeriesSequence") or []):
             missing.append("PerformedSeriesSequence")
         if missing:
-            out.fail(f"{where}: RAD-7 attributes of {status}", "present with values", f"missing {', '.join(missing)}")
+            out.fail(
+                f"{where}: RAD-7 attributes of {status}",
+                "present with values",
+                f"missing {', '.join(missing)}",
+            )
     if not out.judged:
         out.not_applicable = "the device sent no N-SET COMPLETED or DISCONTINUED"
     return out
@@ -449,7 +457,11 @@ def worklist_attributes(session: Session, profile: Profile) -> Outcome:
         where = f"{_where(session, message)}: {message.sop_instance}"
         item = by_study.get(str(ds.get("StudyInstanceUID", "")))
         if item is None:
-            out.fail(where, "the Study Instance UID of a served worklist item", str(ds.get("StudyInstanceUID", "absent")))
+            out.fail(
+                where,
+                "the Study Instance UID of a served worklist item",
+                str(ds.get("StudyInstanceUID", "absent")),
+            )
             continue
         step = (item.get(SPS) or [Dataset()])[0]
         wanted = {
@@ -467,7 +479,10 @@ def worklist_attributes(session: Session, profile: Profile) -> Outcome:
             (str(r.get("RequestedProcedureID", "")), str(r.get("ScheduledProcedureStepID", "")))
             for r in requests
         }
-        served_pair = (str(item.get("RequestedProcedureID", "")), str(step.get("ScheduledProcedureStepID", "")))
+        served_pair = (
+            str(item.get("RequestedProcedureID", "")),
+            str(step.get("ScheduledProcedureStepID", "")),
+        )
         if served_pair not in pairs:
             wrong.append(
                 f"Request Attributes Sequence {sorted(pairs) or 'absent'} (served {served_pair})"
@@ -490,7 +505,11 @@ def commitment_request(session: Session, profile: Profile) -> Outcome:
         where = _where(session, message)
         ds = message.dataset() or Dataset()
         if message.command.get("ActionTypeID") != 1:
-            out.fail(f"{where}: Action Type ID", "1 (Request Storage Commitment)", str(message.command.get("ActionTypeID")))
+            out.fail(
+                f"{where}: Action Type ID",
+                "1 (Request Storage Commitment)",
+                str(message.command.get("ActionTypeID")),
+            )
         if not str(ds.get("TransactionUID", "") or "").strip():
             out.fail(f"{where}: Transaction UID", "present with a value", "absent")
         for ref in ds.get("ReferencedSOPSequence") or []:

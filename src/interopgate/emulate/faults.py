@@ -67,8 +67,7 @@ _DEVICE_FAULTS = [
     ),
     DeviceFault(
         "abort-after-worklist",
-        "the device aborts the association after the worklist responses instead of "
-        "releasing it",
+        "the device aborts the association after the worklist responses instead of releasing it",
         ("device.behaviour.release",),
     ),
     DeviceFault(
@@ -83,7 +82,7 @@ _DEVICE_FAULTS = [
     ),
     DeviceFault(
         "image-without-accession",
-        "the stored image has no Accession Number",
+        "the stored image's Accession Number is empty (zero length, not the served one)",
         ("device.storage.worklist_attributes",),
     ),
     DeviceFault(

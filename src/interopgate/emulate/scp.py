@@ -58,7 +58,9 @@ class EmulatedSite:
         self.settings = profile.emulate
         self.host = host if host is not None else self.settings.host
         self.port = port if port is not None else self.settings.port
-        self.transcript = Transcript("emulated site", evidence.with_suffix(".txt") if evidence else None)
+        self.transcript = Transcript(
+            "emulated site", evidence.with_suffix(".txt") if evidence else None
+        )
         self.transcript.capture = Capture("emulated site", note=self.transcript.note)
         self.evidence = evidence
         self.rejected = {uids.resolve(name) for name in self.settings.reject}

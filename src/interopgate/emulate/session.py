@@ -68,7 +68,9 @@ class Message:
     @property
     def sop_class(self) -> str:
         return str(
-            self.command.get("AffectedSOPClassUID") or self.command.get("RequestedSOPClassUID") or ""
+            self.command.get("AffectedSOPClassUID")
+            or self.command.get("RequestedSOPClassUID")
+            or ""
         )
 
     @property

@@ -12,6 +12,7 @@ puts profile/target/check/clause on every JUnit testcase, and writes reports/ by
 - ``collection``: check markers, JUnit properties, known deviations, not-applicable items
 - ``reporting``: header, report paths, evidence on failure, summary, pytest-html
 - ``fixtures``: ``profile``, ``target``, ``device``, ``check``, ``transcript``, ...
+- ``emulation``: ``--role=scp``: the emulated site instead of a target, suites/device
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ pytest_plugins = [
     "interopgate.plugin.collection",
     "interopgate.plugin.reporting",
     "interopgate.plugin.fixtures",
+    "interopgate.plugin.emulation",
 ]
 
 __all__ = ["STATE", "RunState", "run_profile", "run_state"]
