@@ -164,10 +164,6 @@ def rejected_context(session: Session, profile: Profile) -> Outcome:
                 f"{message.name} on context {message.context_id}, {state}"
                 + (f" ({_name(context.abstract_syntax)})" if context else ""),
             )
-    if not session.rejected_classes and not out.findings:
-        out.not_applicable = (
-            "the site rejected no context (emulate.reject is empty)" if not out.judged else None
-        )
     if not out.judged:
         out.not_applicable = "the device sent no DIMSE message"
     return out

@@ -8,6 +8,7 @@ the PACS-side suites only without it, so the default run is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -64,10 +65,8 @@ def record(config: pytest.Config) -> Emulation:
     print(
         f"\n{site.config_line()}\nrecording for {duration:g} s (Ctrl-C ends early)", file=sys.stderr
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         time.sleep(duration)
-    except KeyboardInterrupt:
-        pass
     session = site.stop()
     folder = state.report_dir / SESSION_DIR
     session.save(folder)
