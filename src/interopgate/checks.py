@@ -406,8 +406,7 @@ _CHECKS = [
     ),
     Check(
         "device.mwl.matching_keys",
-        "PS3.4 K.6.1.2.2 (Matching Keys), C.2.2.2; IHE RAD TF-2 4.5.4.1.2.1 (RAD-5 "
-        "matching keys)",
+        "PS3.4 K.6.1.2.2 (Matching Keys), C.2.2.2; IHE RAD TF-2 4.5.4.1.2.1 (RAD-5)",
         "the worklist query's keys with a value are exactly the profile's worklist.query",
     ),
     Check(

@@ -260,11 +260,13 @@ def _encoding_problems(raw: bytes, implicit: bool, little: bool, path: str = "")
             items = list(ds[tag].value or [])
             if len(items) > 1:
                 problems.append(f"{path}{keyword} carries {len(items)} items, a key has one")
-        elif isinstance(value, bytes) and any(b > 0x7F for b in value):
-            if "SpecificCharacterSet" not in ds and not path:
-                problems.append(
-                    f"{keyword} has non-ASCII bytes but there is no Specific Character Set"
-                )
+        elif (
+            isinstance(value, bytes)
+            and any(b > 0x7F for b in value)
+            and "SpecificCharacterSet" not in ds
+            and not path
+        ):
+            problems.append(f"{keyword} has non-ASCII bytes but there is no Specific Character Set")
     return problems
 
 
