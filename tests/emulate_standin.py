@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
@@ -27,6 +27,7 @@ from interopgate import mpps
 from interopgate.commitment import action_information
 from interopgate.device import DeviceClient
 from interopgate.dicom.association import Endpoint
+from interopgate.dicom.listener import DeviceListener
 from interopgate.emulate.evaluate import expected_query
 from interopgate.emulate.faults import DEVICE_FAULTS
 from interopgate.evidence import Transcript
@@ -74,13 +75,17 @@ class StandIn:
 
     def run(self, served: list[Dataset]) -> None:
         self.query()
+        if "cancel-unknown-message-id" in self.faults:
+            self.cancel_unknown()
+        else:
+            self.query(cancel_after=5)  # the user stops a long list: C-CANCEL (PS3.7 9.3.2.3)
         item = next(i for i in served if i.get("ScheduledProcedureStepSequence"))
         image = self.image(item)
         self.mpps_and_store(item, image)
         self.commit([image])
 
     # ------------------------------------------------------------------ RAD-5
-    def query(self) -> subprocess.CompletedProcess:
+    def query(self, cancel_after: int = 0) -> subprocess.CompletedProcess:
         query = expected_query(self.profile, dt.date.today())
         if "no-station-ae-return-key" in self.faults:
             del query.ScheduledProcedureStepSequence[0].ScheduledStationAETitle
@@ -103,12 +108,32 @@ class StandIn:
         command += ["-xb" if "big-endian-proposed" in self.faults else "-xi"]
         if "other-max-pdu" in self.faults:
             command += ["-pdu", "32768"]
-        if "query-loop" in self.faults:
+        if "query-loop" in self.faults and not cancel_after:
             command += ["--repeat", "3"]
+        if cancel_after:
+            command += ["--cancel", str(cancel_after)]
         if "abort-after-worklist" in self.faults:
             command += ["--abort"]
         command += [*keys, self.host, str(self.port)]
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    def cancel_unknown(self) -> None:
+        """A worklist query through pynetdicom whose C-CANCEL names Message ID 99."""
+        ae = AE(ae_title=self.ae)
+        ae.maximum_pdu_size = self.profile.dicom.max_pdu
+        ae.add_requested_context(sop.ModalityWorklistInformationFind, [ImplicitVRLittleEndian])
+        assoc = ae.associate(
+            self.host, self.port, ae_title=self.called, max_pdu=self.profile.dicom.max_pdu
+        )
+        try:
+            query = expected_query(self.profile, dt.date.today())
+            responses = assoc.send_c_find(query, sop.ModalityWorklistInformationFind, msg_id=1)
+            for index, _ in enumerate(responses):
+                if index == 2:
+                    context = assoc.accepted_contexts[0].context_id
+                    assoc.send_c_cancel(99, context)
+        finally:
+            assoc.release()
 
     # ------------------------------------------------------------------ RAD-8
     def image(self, item: Dataset) -> Dataset:
@@ -189,6 +214,16 @@ class StandIn:
 
     # ------------------------------------------------------------------ RAD-10
     def commit(self, images: list[Dataset]) -> None:
+        settings = self.profile.emulate
+        if settings.commitment_report == "new-association" and settings.device_port:
+            # The report comes on an association the site opens to the device's SCP.
+            with DeviceListener(self.ae, settings.device_host, settings.device_port):
+                self._commit(images)
+                time.sleep(0.5)
+            return
+        self._commit(images)
+
+    def _commit(self, images: list[Dataset]) -> None:
         device = DeviceClient(self.profile, self.endpoint, self.transcript)
         instances = list(images)
         if "commit-unstored-instance" in self.faults:
@@ -205,5 +240,7 @@ class StandIn:
                 )
             ]
         ) as (assoc, _):
+            if "commitment-report-unanswered" not in self.faults:
+                assoc.bind(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None))
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
-            time.sleep(0.3)  # the site's report arrives on this association
+            time.sleep(0.3)  # a report on this association arrives meanwhile

@@ -5,6 +5,7 @@ behaviour fails exactly the checks it names, with expected and observed."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -34,8 +35,8 @@ def emulation_profile():
     return profile.model_copy(update={"emulate": settings})
 
 
-def record(tmp_path: Path, faults=()) -> tuple[Session, object]:
-    profile = emulation_profile()
+def record(tmp_path: Path, faults=(), profile=None) -> tuple[Session, object]:
+    profile = profile or emulation_profile()
     site = EmulatedSite(profile, evidence=tmp_path / "evidence" / "emulated-site").start()
     try:
         StandIn(profile, site.address, tmp_path / "work", faults).run(site.session.served_items())
@@ -87,3 +88,37 @@ def test_not_a_recording_is_one_sentence(tmp_path):
 
     with pytest.raises(InteropGateError, match="not a recorded emulation session"):
         Session.load(tmp_path)
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["device-listens", "device-deaf"])
+def test_commitment_report_on_a_new_association(tmp_path, listening):
+    """emulate.commitment_report: new-association — the site opens an association to the
+    device's SCP (SCP role, PS3.4 J.3.3.1.2); a device that does not listen fails."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = emulation_profile()
+    settings = profile.emulate.model_copy(
+        update={"commitment_report": "new-association", "device_port": port}
+    )
+    profile = profile.model_copy(update={"emulate": settings})
+    standin_profile = profile
+    if not listening:  # the stand-in believes the report comes on its own association
+        standin_profile = profile.model_copy(
+            update={"emulate": settings.model_copy(update={"device_port": None})}
+        )
+    site = EmulatedSite(profile).start()
+    try:
+        StandIn(standin_profile, site.address, tmp_path / "work").run(site.session.served_items())
+        time.sleep(0.5)
+    finally:
+        session = site.stop()
+    outcome = evaluate(session, profile)["device.commitment.report_accepted"]
+    assert outcome.judged == 1
+    if listening:
+        assert outcome.findings == []
+        assert session.new_association_reports[0]["status"] == 0
+    else:
+        assert len(outcome.findings) == 1
+        assert "new association" in outcome.findings[0].expected
+        assert "not established" in outcome.findings[0].observed

@@ -422,6 +422,11 @@ _CHECKS = [
         "non-ASCII values, even lengths, one item in each sequence key",
     ),
     Check(
+        "device.mwl.cancel",
+        "PS3.7 9.3.2.3 (C-CANCEL-FIND-RQ: Message ID Being Responded To), PS3.4 C.4.1.3.1",
+        "a C-CANCEL the device sends names the C-FIND it is cancelling",
+    ),
+    Check(
         "device.mwl.query_loop",
         "PS3.4 K.4.1.3 (one C-FIND per worklist query), IHE RAD TF-2 4.5.4.1 (RAD-5 "
         "query on demand or on a schedule)",
@@ -465,6 +470,13 @@ _CHECKS = [
         "PS3.4 J.3.2 (N-ACTION, Table J.3-1); IHE RAD TF-2 4.10.4.1 (RAD-10)",
         "each Storage Commitment request (Action Type ID 1) has a Transaction UID and names "
         "only instances the device stored, with their SOP classes",
+    ),
+    Check(
+        "device.commitment.report_accepted",
+        "PS3.4 J.3.3 (N-EVENT-REPORT), J.3.3.1.2 (same or new association, SCP role); IHE "
+        "RAD TF-2 4.10.4.2 (RAD-10 storage commitment result)",
+        "the device answers the site's N-EVENT-REPORT with 0000H, on the association its "
+        "profile says (emulate.commitment_report)",
     ),
 ]
 

@@ -47,6 +47,11 @@ def test_mwl_encoding(device_verdict):
     device_verdict()
 
 
+@pytest.mark.check("device.mwl.cancel")
+def test_mwl_cancel(device_verdict):
+    device_verdict()
+
+
 @pytest.mark.check("device.mwl.query_loop")
 def test_mwl_query_loop(device_verdict):
     device_verdict()
@@ -79,4 +84,9 @@ def test_storage_worklist_attributes(device_verdict):
 
 @pytest.mark.check("device.commitment.request")
 def test_commitment_request(device_verdict):
+    device_verdict()
+
+
+@pytest.mark.check("device.commitment.report_accepted")
+def test_commitment_report_accepted(device_verdict):
     device_verdict()

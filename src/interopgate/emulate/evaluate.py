@@ -289,6 +289,27 @@ def encoding(session: Session, profile: Profile) -> Outcome:
     return out
 
 
+def cancel(session: Session, profile: Profile) -> Outcome:
+    out = Outcome()
+    for message in session.of("C-CANCEL-RQ"):
+        out.judged += 1
+        wanted = message.command.get("MessageIDBeingRespondedTo")
+        finds = [
+            m.command.get("MessageID")
+            for m in session.of("C-FIND-RQ")
+            if m.association == message.association and m.time <= message.time
+        ]
+        if wanted not in finds:
+            out.fail(
+                f"{_where(session, message)}: Message ID Being Responded To",
+                f"the Message ID of a C-FIND-RQ it sent on that association ({finds or 'none'})",
+                str(wanted),
+            )
+    if not out.judged:
+        out.not_applicable = "the device sent no C-CANCEL"
+    return out
+
+
 def query_loop(session: Session, profile: Profile) -> Outcome:
     out = Outcome()
     window = profile.emulate.min_query_interval
@@ -525,6 +546,38 @@ def commitment_request(session: Session, profile: Profile) -> Outcome:
     return out
 
 
+def report_accepted(session: Session, profile: Profile) -> Outcome:
+    out = Outcome()
+    for message in _requests(session, "N-ACTION-RQ", COMMITMENT):
+        out.judged += 1
+        where = _where(session, message)
+        uid = str((message.dataset() or Dataset()).get("TransactionUID", ""))
+        if session.commitment_report == "new-association":
+            entries = [r for r in session.new_association_reports if r["transaction_uid"] == uid]
+            statuses = [r.get("status") for r in entries]
+            problem = "; ".join(r.get("problem", "") for r in entries if r.get("problem"))
+            place = "on a new association to the device's SCP"
+        else:
+            statuses = [
+                m.command.get("Status")
+                for m in session.of("N-EVENT-REPORT-RSP")
+                if m.association == message.association
+            ]
+            problem = "" if statuses else "no N-EVENT-REPORT-RSP on the association"
+            place = "on the association of the N-ACTION"
+        if 0 not in statuses:
+            shown = ", ".join(f"{s:04X}H" for s in statuses if isinstance(s, int))
+            out.fail(
+                f"{where}: the N-EVENT-REPORT of transaction {uid}",
+                f"answered 0000H {place} (emulate.commitment_report: {session.commitment_report})",
+                "; ".join(x for x in (shown and f"status {shown}", problem) if x)
+                or "not delivered",
+            )
+    if not out.judged:
+        out.not_applicable = "the device requested no storage commitment"
+    return out
+
+
 EVALUATORS: dict[str, Callable[[Session, Profile], Outcome]] = {
     "device.association.contexts": contexts,
     "device.association.transfer_syntaxes": transfer_syntaxes,
@@ -534,6 +587,7 @@ EVALUATORS: dict[str, Callable[[Session, Profile], Outcome]] = {
     "device.mwl.matching_keys": matching_keys,
     "device.mwl.return_keys": return_keys,
     "device.mwl.encoding": encoding,
+    "device.mwl.cancel": cancel,
     "device.mwl.query_loop": query_loop,
     "device.behaviour.release": release,
     "device.mpps.create_in_progress": create_in_progress,
@@ -541,6 +595,7 @@ EVALUATORS: dict[str, Callable[[Session, Profile], Outcome]] = {
     "device.storage.iod": storage_iod,
     "device.storage.worklist_attributes": worklist_attributes,
     "device.commitment.request": commitment_request,
+    "device.commitment.report_accepted": report_accepted,
 }
 
 

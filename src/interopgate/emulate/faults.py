@@ -61,6 +61,11 @@ _DEVICE_FAULTS = [
         ("device.mwl.encoding",),
     ),
     DeviceFault(
+        "cancel-unknown-message-id",
+        "the C-CANCEL names a Message ID the device never sent a C-FIND with",
+        ("device.mwl.cancel",),
+    ),
+    DeviceFault(
         "query-loop",
         "the worklist is queried again and again, without pause",
         ("device.mwl.query_loop",),
@@ -94,6 +99,11 @@ _DEVICE_FAULTS = [
         "commit-unstored-instance",
         "the storage commitment request also names an instance the device never stored",
         ("device.commitment.request",),
+    ),
+    DeviceFault(
+        "commitment-report-unanswered",
+        "the device has no handler for the N-EVENT-REPORT: pynetdicom answers 0110H",
+        ("device.commitment.report_accepted",),
     ),
 ]
 

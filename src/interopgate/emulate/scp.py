@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
 from interopgate.dicom import uids
@@ -29,7 +29,7 @@ from interopgate.emulate.recorder import Recorder
 from interopgate.emulate.session import Session
 from interopgate.evidence import Capture, Transcript
 from interopgate.profile import Profile
-from interopgate.site.commitment import CommitmentSCP
+from interopgate.site.commitment import WELL_KNOWN_INSTANCE, CommitmentSCP
 from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import response_for
@@ -91,9 +91,10 @@ class EmulatedSite:
                 self.settings.device_host,
                 self.settings.device_port,
             )
-        self.commitment = CommitmentSCP(
+        self.commitment = _RecordedCommitment(
             no_faults, self.stored.get, self.settings.ae_title, destinations
         )
+        self.commitment.session = self.session
         self._server = None
         self.address: tuple[str, int] = (self.host, self.port)
 
@@ -192,6 +193,37 @@ class EmulatedSite:
                 event.request.AffectedSOPClassUID
             )
         return SUCCESS
+
+
+class _RecordedCommitment(CommitmentSCP):
+    """The embedded site's commitment SCP, keeping what the device answered to a report
+    sent on a new association (on the same association the recorder sees the answer)."""
+
+    session: Session
+
+    def _send_on_new_association(
+        self, calling: str, destination: tuple[str, int], event_type: int, information: Dataset
+    ) -> None:
+        entry: dict = {"transaction_uid": str(information.TransactionUID), "status": None}
+        self.session.new_association_reports.append(entry)
+        ae = AE(ae_title=self.ae_title)
+        ae.add_requested_context(sop.StorageCommitmentPushModel, ALL_TRANSFER_SYNTAXES[:2])
+        role = build_role(sop.StorageCommitmentPushModel, scp_role=True)  # PS3.7 D.3.3.4
+        assoc = ae.associate(*destination, ae_title=calling, ext_neg=[role])
+        if not assoc.is_established:
+            entry["problem"] = (
+                f"association to {calling} at {destination[0]}:{destination[1]} not established"
+            )
+            return
+        try:
+            status, _ = assoc.send_n_event_report(
+                information, event_type, sop.StorageCommitmentPushModel, WELL_KNOWN_INSTANCE
+            )
+            entry["status"] = int(status.Status) if status and "Status" in status else None
+            if entry["status"] is None:
+                entry["problem"] = "no N-EVENT-REPORT-RSP"
+        finally:
+            assoc.release()
 
 
 def _outward_address() -> str:

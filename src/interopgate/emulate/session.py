@@ -107,6 +107,9 @@ class Session:
     messages: list[Message] = field(default_factory=list)
     served: list[dict] = field(default_factory=list)  # worklist items, DICOM JSON (PS3.18 F)
     commitment_report: str = "same-association"
+    # Storage Commitment reports sent on a new association (PS3.4 J.3.3.1.2): the
+    # Transaction UID, the device's response status (None: not delivered) and why not.
+    new_association_reports: list[dict] = field(default_factory=list)
 
     def served_items(self) -> list[Dataset]:
         return [Dataset.from_json(item) for item in self.served]
