@@ -83,6 +83,18 @@ class StandIn:
         image = self.image(item)
         self.mpps_and_store(item, image)
         self.commit([image])
+        self.keep_polling()
+
+    def keep_polling(self) -> None:
+        """With a polling interval in the profile: three more polls, each at once and then
+        three quarters of an interval apart (stops-querying: silent as long)."""
+        interval = self.profile.emulate.query_interval
+        if interval is None:
+            return
+        for _ in range(3):
+            if "stops-querying" not in self.faults:
+                self.query()
+            time.sleep(0.75 * interval)
 
     # ------------------------------------------------------------------ RAD-5
     def query(self, cancel_after: int = 0) -> subprocess.CompletedProcess:

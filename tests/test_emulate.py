@@ -6,8 +6,10 @@ clause, expected and observed; the device suite never runs in a default run."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,50 @@ def test_bad_recording_is_one_sentence(tmp_path):
     assert result.returncode == 3, result.stdout + result.stderr
     assert "not a recorded emulation session" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_role_scp_records_live_then_judges(tmp_path):
+    """`pytest --role=scp` without a recording: the emulated site listens for
+    --emulate-duration seconds, the stand-in queries and stores, then the checks judge."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile_file = tmp_path / "agfa-loopback.yaml"
+    profile_file.write_text(
+        f"extends: {ROOT / 'profiles' / 'agfa-cr.yaml'}\nemulate: {{host: 127.0.0.1}}\n"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/device",
+            f"--profile={profile_file}",
+            "--role=scp",
+            "--emulate-duration=4",
+            f"--emulate-port={port}",
+            f"--report-dir={tmp_path / 'r'}",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as client:
+            if client.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    stand_in = StandIn(emulation_profile(), ("127.0.0.1", port), tmp_path / "work")
+    assert stand_in.query().returncode == 0
+    assert stand_in.store(stand_in.image(_first_served())).returncode == 0
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    cases = {c.properties["check"]: c for c in read_cases(tmp_path / "r" / "junit.xml")}
+    assert {cases[c].outcome for c in QUERY_AND_STORAGE} == {"passed"}, output
+    assert (tmp_path / "r" / "emulate-session" / "session.json").exists()

@@ -35,6 +35,17 @@ def emulation_profile():
     return profile.model_copy(update={"emulate": settings})
 
 
+def polling_profile():
+    """The emulation profile with a 2 s polling interval (loops: under 0.5 s)."""
+    profile = emulation_profile()
+    settings = profile.emulate.model_copy(update={"query_interval": 2.0, "min_query_interval": 0.5})
+    return profile.model_copy(update={"emulate": settings})
+
+
+# Faults whose check needs the polling profile (a recording of several intervals).
+PROFILE_FOR = {"stops-querying": polling_profile}
+
+
 def record(tmp_path: Path, faults=(), profile=None) -> tuple[Session, object]:
     profile = profile or emulation_profile()
     site = EmulatedSite(profile, evidence=tmp_path / "evidence" / "emulated-site").start()
@@ -58,20 +69,29 @@ def test_clean_stand_in_passes_every_device_check(tmp_path):
     failed = {c: o.findings for c, o in outcomes.items() if o.findings}
     assert failed == {}
     judged = {c for c, o in outcomes.items() if o.not_applicable is None and o.judged}
-    assert judged == set(EVALUATORS)  # nothing silently not applicable
+    # nothing silently not applicable but the schedule (test_clean_stand_in_keeps_polling)
+    assert judged == set(EVALUATORS) - {"device.mwl.query_schedule"}
     assert (tmp_path / "evidence" / "emulated-site.pcapng").stat().st_size > 0
     assert "A-ASSOCIATE-RQ" in (tmp_path / "evidence" / "emulated-site.txt").read_text()
 
 
 @pytest.mark.parametrize("fault", sorted(DEVICE_FAULTS))
 def test_device_fault_fails_exactly_its_checks(tmp_path, fault):
-    session, profile = record(tmp_path, [fault])
+    session, profile = record(tmp_path, [fault], PROFILE_FOR.get(fault, emulation_profile)())
     outcomes = evaluate(session, profile)
     failed = {c for c, o in outcomes.items() if o.findings}
     assert failed == set(DEVICE_FAULTS[fault].breaks)
     for check_id in failed:
         for finding in outcomes[check_id].findings:
             assert finding.subject and finding.expected and finding.observed
+
+
+def test_clean_stand_in_keeps_polling(tmp_path):
+    session, profile = record(tmp_path, profile=polling_profile())
+    outcomes = evaluate(session, profile)
+    assert {c: o.findings for c, o in outcomes.items() if o.findings} == {}
+    schedule = outcomes["device.mwl.query_schedule"]
+    assert schedule.not_applicable is None and schedule.judged >= 3
 
 
 def test_recording_round_trips_through_its_folder(tmp_path):

@@ -434,6 +434,13 @@ _CHECKS = [
         "profile's emulate.min_query_interval)",
     ),
     Check(
+        "device.mwl.query_schedule",
+        "IHE RAD TF-2 4.5.4.1 (RAD-5: the modality queries on demand or periodically); "
+        "the device's configured polling interval (profile emulate.query_interval)",
+        "served the hard worklist, the device keeps polling: no gap between queries longer "
+        "than 1.5 polling intervals",
+    ),
+    Check(
         "device.behaviour.release",
         "PS3.8 7.2 (A-RELEASE), 7.3 (A-ABORT is for errors); PS3.7 9.3.2.3 (C-CANCEL)",
         "served the hard worklist (empty SPS, non-ASCII, 200 responses), the device releases "

@@ -376,6 +376,13 @@ class Emulate(Strict):
         le=3600,
         description="three identical worklist queries closer than this (seconds) are a loop",
     )
+    query_interval: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="the device's worklist polling interval (seconds) as configured: a "
+        "recording longer than two of them must show a query at least every 1.5 of them",
+    )
 
 
 class Dicom(Strict):

@@ -57,6 +57,11 @@ def test_mwl_query_loop(device_verdict):
     device_verdict()
 
 
+@pytest.mark.check("device.mwl.query_schedule")
+def test_mwl_query_schedule(device_verdict):
+    device_verdict()
+
+
 @pytest.mark.check("device.behaviour.release")
 def test_release_after_hard_worklist(device_verdict):
     device_verdict()

@@ -9,6 +9,7 @@ outcome into a verdict; the same functions serve ``interopgate emulate``.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -330,6 +331,37 @@ def query_loop(session: Session, profile: Profile) -> Outcome:
     return out
 
 
+SCHEDULE_SLACK = 1.5  # a poll may come this many intervals late (busy modality, clock)
+
+
+def query_schedule(session: Session, profile: Profile) -> Outcome:
+    out = Outcome()
+    interval = profile.emulate.query_interval
+    if interval is None:
+        out.not_applicable = "the profile declares no polling interval (emulate.query_interval)"
+        return out
+    end = session.ended or max((m.time for m in session.messages), default=session.started)
+    if end - session.started < 2 * interval:
+        out.not_applicable = (
+            f"the recording ({end - session.started:.1f} s) is shorter than two polling "
+            f"intervals of {interval:g} s"
+        )
+        return out
+    times = [session.started, *(m.time for m, _ in _queries(session)), end]
+    out.judged = len(times) - 2
+    gaps = [(b - a, a, b) for a, b in itertools.pairwise(times)]
+    gap, start, stop = max(gaps)
+    if gap > SCHEDULE_SLACK * interval:
+        out.fail(
+            "worklist polling",
+            f"a query at least every {SCHEDULE_SLACK * interval:g} s (emulate.query_interval "
+            f"{interval:g} s)",
+            f"no query for {gap:.1f} s ({start - session.started:.1f} s to "
+            f"{stop - session.started:.1f} s into the recording; {out.judged} queries in all)",
+        )
+    return out
+
+
 def release(session: Session, profile: Profile) -> Outcome:
     out = Outcome()
     for record in session.associations:
@@ -589,6 +621,7 @@ EVALUATORS: dict[str, Callable[[Session, Profile], Outcome]] = {
     "device.mwl.encoding": encoding,
     "device.mwl.cancel": cancel,
     "device.mwl.query_loop": query_loop,
+    "device.mwl.query_schedule": query_schedule,
     "device.behaviour.release": release,
     "device.mpps.create_in_progress": create_in_progress,
     "device.mpps.set_final": set_final,

@@ -71,6 +71,11 @@ _DEVICE_FAULTS = [
         ("device.mwl.query_loop",),
     ),
     DeviceFault(
+        "stops-querying",
+        "after the hard worklist the device never queries again (its polling has died)",
+        ("device.mwl.query_schedule",),
+    ),
+    DeviceFault(
         "abort-after-worklist",
         "the device aborts the association after the worklist responses instead of releasing it",
         ("device.behaviour.release",),
