@@ -142,3 +142,29 @@ def test_commitment_report_on_a_new_association(tmp_path, listening):
         assert len(outcome.findings) == 1
         assert "new association" in outcome.findings[0].expected
         assert "not established" in outcome.findings[0].observed
+
+
+def test_encoding_findings_name_the_element_and_the_rule():
+    """The encoding check reads the identifier as sent: an odd length (PS3.5 7.1.1) and
+    non-ASCII bytes in a sequence item without Specific Character Set (6.1.2.3)."""
+    import struct
+    from io import BytesIO
+
+    from pydicom.filereader import read_dataset
+
+    from interopgate.emulate.evaluate import _encoding_problems
+
+    odd = struct.pack("<HHI", 0x0008, 0x0060, 1) + b"C"  # Modality "C", length 1
+    assert _encoding_problems(read_dataset(BytesIO(odd), True, True)) == [
+        "Modality has odd length 1 (PS3.5 7.1.1)"
+    ]
+    name = "Zo\xeb ".encode("latin-1")  # PN, padded to even length
+    item = struct.pack("<HHI", 0x0040, 0x0006, len(name)) + name
+    sequence = struct.pack("<HHI", 0x0040, 0x0100, 8 + len(item) + 8)
+    sequence += struct.pack("<HHI", 0xFFFE, 0xE000, len(item)) + item
+    sequence += struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    problems = _encoding_problems(read_dataset(BytesIO(sequence), True, True))
+    assert problems == [
+        "ScheduledProcedureStepSequence[0].ScheduledPerformingPhysicianName has non-ASCII "
+        "bytes but there is no Specific Character Set"
+    ]

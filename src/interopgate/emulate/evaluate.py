@@ -246,28 +246,30 @@ def return_keys(session: Session, profile: Profile) -> Outcome:
     return out
 
 
-def _encoding_problems(raw: bytes, implicit: bool, little: bool, path: str = "") -> list[str]:
+def _encoding_problems(ds: Dataset, charset: bool = False, path: str = "") -> list[str]:
+    """What a freshly read identifier (its elements still raw, with their encoded
+    lengths) breaks: odd value lengths (PS3.5 7.1.1), non-ASCII bytes without a Specific
+    Character Set here or in an enclosing data set (6.1.2.3, 7.5.1), sequence keys with
+    more than one item (PS3.4 C.2.2.2.6). Sequence items are searched too."""
     problems = []
-    ds = read_dataset(BytesIO(raw), implicit, little)
+    charset = charset or bool(ds.get("SpecificCharacterSet"))
     for tag in list(ds.keys()):
-        element = ds.get_item(tag)
-        length = getattr(element, "length", 0)
-        keyword = ds[tag].keyword or str(tag)
-        if length not in (0xFFFFFFFF,) and length % 2:
-            problems.append(f"{path}{keyword} has odd length {length} (PS3.5 7.1.1)")
-        value = getattr(element, "value", b"")
-        vr = ds[tag].VR
-        if vr == "SQ":
-            items = list(ds[tag].value or [])
+        raw = ds.get_item(tag)
+        length = getattr(raw, "length", 0)
+        value = getattr(raw, "value", b"")
+        element = ds[tag]  # decoded from here on
+        name = f"{path}{element.keyword or tag}"
+        if element.VR == "SQ":
+            items = list(element.value or [])
             if len(items) > 1:
-                problems.append(f"{path}{keyword} carries {len(items)} items, a key has one")
-        elif (
-            isinstance(value, bytes)
-            and any(b > 0x7F for b in value)
-            and "SpecificCharacterSet" not in ds
-            and not path
-        ):
-            problems.append(f"{keyword} has non-ASCII bytes but there is no Specific Character Set")
+                problems.append(f"{name} carries {len(items)} items, a key has one")
+            for number, item in enumerate(items):
+                problems += _encoding_problems(item, charset, f"{name}[{number}].")
+            continue
+        if length != 0xFFFFFFFF and length % 2:
+            problems.append(f"{name} has odd length {length} (PS3.5 7.1.1)")
+        if isinstance(value, bytes) and any(b > 0x7F for b in value) and not charset:
+            problems.append(f"{name} has non-ASCII bytes but there is no Specific Character Set")
     return problems
 
 
@@ -278,7 +280,8 @@ def encoding(session: Session, profile: Profile) -> Outcome:
             continue
         out.judged += 1
         syntax = UID(message.transfer_syntax or "1.2.840.10008.1.2")
-        problems = _encoding_problems(message.data, syntax.is_implicit_VR, syntax.is_little_endian)
+        raw = read_dataset(BytesIO(message.data), syntax.is_implicit_VR, syntax.is_little_endian)
+        problems = _encoding_problems(raw)
         if problems:
             out.fail(
                 f"{_where(session, message)}: identifier encoding",
