@@ -209,6 +209,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     device suite (``pytest suites/device --role=scp --recording=...``)."""
     import subprocess
 
+    from pydantic import ValidationError
+
     from interopgate.emulate.scp import EmulatedSite
     from interopgate.profile import load_profile
 
@@ -222,8 +224,10 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         changes["reject"] = [*profile.emulate.reject, *args.reject]
     try:
         settings = type(profile.emulate).model_validate({**profile.emulate.model_dump(), **changes})
-    except ValueError as exc:
-        raise InteropGateError(f"emulate: {str(exc).splitlines()[-1].strip()}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise InteropGateError(f"emulate: {where}: {error['msg']}") from None
     profile = profile.model_copy(update={"emulate": settings})
     report_dir = Path(args.report_dir).resolve()
     site = EmulatedSite(profile, evidence=report_dir / "evidence" / "emulated-site").start()

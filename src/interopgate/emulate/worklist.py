@@ -11,8 +11,12 @@ stream of 200 pending responses a device may cancel (PS3.4 C.4.1.3.1 C-CANCEL).
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 from pydicom.dataset import Dataset
+
+from interopgate.errors import InteropGateError
 
 HARD_TOTAL = 200  # pending responses of a hard worklist (with the empty-SPS item)
 
@@ -22,6 +26,7 @@ def generated(
 ) -> tuple[list[Dataset], list[Dataset]]:
     """The items to match (today's list for the device) and those sent whatever the
     query (the empty-SPS item), both deterministic for a seed."""
+    _checkout_fixtures()
     from fixtures.patients import make_faker
     from fixtures.worklist import make_worklist_item, todays_worklist
 
@@ -60,3 +65,15 @@ def generated(
         items.append(step(index, 15 + (index // 60) % 5, minute))
         index += 1
     return items, forced
+
+
+def _checkout_fixtures() -> None:
+    """The data model lives in the checkout's fixtures/ (as for the suites): importable
+    also when ``interopgate`` runs as an installed command from elsewhere."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "fixtures" / "worklist.py").is_file():
+        raise InteropGateError(
+            f"the emulated worklist is generated from fixtures/ of a source checkout ({root})"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
