@@ -374,6 +374,117 @@ _CHECKS = [
         "an instance the target never received is reported in the Failed SOP Sequence with "
         "a Failure Reason the profile allows; the stored ones as committed",
     ),
+    #
+    # The device as the system under test (interopgate emulate, pytest --role=scp): what
+    # the device sent to the emulated site, judged from the recording (emulate/evaluate.py)
+    Check(
+        "device.association.contexts",
+        "PS3.8 9.3.2.2 (Presentation Context Item, A-ASSOCIATE-RQ); the device's "
+        "conformance statement (profile dicom.propose)",
+        "every presentation context the device proposes is one its profile declares",
+    ),
+    Check(
+        "device.association.transfer_syntaxes",
+        "PS3.8 9.3.2.2.2 (Transfer Syntax Sub-Item), PS3.5 10",
+        "every proposed context offers only transfer syntaxes the profile claims",
+    ),
+    Check(
+        "device.association.ae_title",
+        "PS3.8 9.3.2 (Calling / Called AE Title), PS3.5 6.2 (AE)",
+        "the device calls as its profile's AE title and calls the emulated site's",
+    ),
+    Check(
+        "device.association.max_pdu",
+        "PS3.8 D.1 (Maximum Length Sub-Item), 9.3.5 (P-DATA-TF)",
+        "the device announces the profile's maximum PDU and sends no P-DATA-TF longer than "
+        "the site's",
+    ),
+    Check(
+        "device.association.rejected_context",
+        "PS3.8 9.3.3.2 (a rejected context may not be used), 7.1.1.13; PS3.7 9.1.1",
+        "no DIMSE message is sent on a presentation context the site rejected",
+    ),
+    Check(
+        "device.mwl.matching_keys",
+        "PS3.4 K.6.1.2.2 (Matching Keys), C.2.2.2; IHE RAD TF-2 4.5.4.1.2.1 (RAD-5)",
+        "the worklist query's keys with a value are exactly the profile's worklist.query",
+    ),
+    Check(
+        "device.mwl.return_keys",
+        "PS3.4 K.6.1.2.2 (Return Keys), C.2.2.1.2; IHE RAD TF-2 4.5.4.1.2.2 (RAD-5 return keys)",
+        "the worklist query asks every return key of the profile's required_return_keys",
+    ),
+    Check(
+        "device.mwl.encoding",
+        "PS3.5 6.1.2.3 (Specific Character Set), 6.2 (even value length, padding), 7.5 "
+        "(sequence items); PS3.4 C.2.2.2.6 (one item in a sequence key)",
+        "the query identifier is encoded as the standard says: Specific Character Set for "
+        "non-ASCII values, even lengths, one item in each sequence key",
+    ),
+    Check(
+        "device.mwl.cancel",
+        "PS3.7 9.3.2.3 (C-CANCEL-FIND-RQ: Message ID Being Responded To), PS3.4 C.4.1.3.1",
+        "a C-CANCEL the device sends names the C-FIND it is cancelling",
+    ),
+    Check(
+        "device.mwl.query_loop",
+        "PS3.4 K.4.1.3 (one C-FIND per worklist query), IHE RAD TF-2 4.5.4.1 (RAD-5 "
+        "query on demand or on a schedule)",
+        "the device does not repeat the same worklist query in a loop (three within the "
+        "profile's emulate.min_query_interval)",
+    ),
+    Check(
+        "device.mwl.query_schedule",
+        "IHE RAD TF-2 4.5.4.1 (RAD-5: the modality queries on demand or periodically); "
+        "the device's configured polling interval (profile emulate.query_interval)",
+        "served the hard worklist, the device keeps polling: no gap between queries longer "
+        "than 1.5 polling intervals",
+    ),
+    Check(
+        "device.behaviour.release",
+        "PS3.8 7.2 (A-RELEASE), 7.3 (A-ABORT is for errors); PS3.7 9.3.2.3 (C-CANCEL)",
+        "served the hard worklist (empty SPS, non-ASCII, 200 responses), the device releases "
+        "each association it opened rather than aborting or dropping it",
+    ),
+    Check(
+        "device.mpps.create_in_progress",
+        "PS3.4 F.7.2.1 (N-CREATE), Table F.7.2-1; IHE RAD TF-2 4.6.4.1.2 (RAD-6, Table "
+        "4.6-1: Scheduled Step Attributes Sequence)",
+        "the N-CREATE is IN PROGRESS with the RAD-6 attributes and names a served "
+        "scheduled step (Study Instance UID, Accession Number, Requested Procedure ID, SPS ID)",
+    ),
+    Check(
+        "device.mpps.set_final",
+        "PS3.4 F.7.2.2 (N-SET), Table F.7.2-1; IHE RAD TF-2 4.7.4.1.2 (RAD-7)",
+        "each N-SET that ends a step (COMPLETED / DISCONTINUED) names a created instance and "
+        "carries End Date/Time and the Performed Series Sequence (COMPLETED)",
+    ),
+    Check(
+        "device.storage.iod",
+        "PS3.3 (the IOD of the SOP class, checked by dciodvfy); PS3.4 B.2.3",
+        "every image the device stores is a valid instance of its IOD",
+    ),
+    Check(
+        "device.storage.worklist_attributes",
+        "IHE RAD TF-2 4.8.4.1.3 (RAD-8, Table 4.8-2/4.8-3: attributes from the worklist); "
+        "PS3.3 C.7.3.1 (Request Attributes Sequence)",
+        "each stored image carries its served item's Patient ID and Name, Accession Number, "
+        "Study Instance UID, and Requested Procedure ID and SPS ID in the Request Attributes "
+        "Sequence",
+    ),
+    Check(
+        "device.commitment.request",
+        "PS3.4 J.3.2 (N-ACTION, Table J.3-1); IHE RAD TF-2 4.10.4.1 (RAD-10)",
+        "each Storage Commitment request (Action Type ID 1) has a Transaction UID and names "
+        "only instances the device stored, with their SOP classes",
+    ),
+    Check(
+        "device.commitment.report_accepted",
+        "PS3.4 J.3.3 (N-EVENT-REPORT), J.3.3.1.2 (same or new association, SCP role); IHE "
+        "RAD TF-2 4.10.4.2 (RAD-10 storage commitment result)",
+        "the device answers the site's N-EVENT-REPORT with 0000H, on the association its "
+        "profile says (emulate.commitment_report)",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

@@ -6,7 +6,8 @@ its target profile; ``interopgate site`` starts the embedded reference site so o
 tools (findscu, echoscu, Wireshark, a second harness run with a live profile) can be
 pointed at it; ``profiles``, ``checks`` and ``faults`` list the catalogues; ``validate``
 checks a profile file without running anything; ``demo seed-incident`` replays the seed;
-``analyze`` reads a site's own packet captures (interopgate/analysis/).
+``analyze`` reads a site's own packet captures (interopgate/analysis/); ``emulate``
+plays the site a device under test is configured against (interopgate/emulate/).
 """
 
 from __future__ import annotations
@@ -202,6 +203,64 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    """``interopgate emulate``: play the site the device is configured against, record
+    what it sends until Ctrl-C or ``--duration``, then judge the recording with the
+    device suite (``pytest suites/device --role=scp --recording=...``)."""
+    import subprocess
+
+    from pydantic import ValidationError
+
+    from interopgate.emulate.scp import EmulatedSite
+    from interopgate.profile import load_profile
+
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / "suites" / "device").is_dir():
+        raise InteropGateError(f"emulate judges with suites/device of a source checkout ({repo})")
+    profile = load_profile(args.profile, Path(args.profiles_dir)).profile
+    changes = {"port": args.port, "host": args.host, "worklist": args.worklist}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if args.reject:
+        changes["reject"] = [*profile.emulate.reject, *args.reject]
+    try:
+        settings = type(profile.emulate).model_validate({**profile.emulate.model_dump(), **changes})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise InteropGateError(f"emulate: {where}: {error['msg']}") from None
+    profile = profile.model_copy(update={"emulate": settings})
+    report_dir = Path(args.report_dir).resolve()
+    site = EmulatedSite(profile, evidence=report_dir / "evidence" / "emulated-site").start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(site.config_line(), flush=True)
+    print(
+        f"device: {profile.device.ae_title} (calling AE); worklist: {settings.worklist}; "
+        f"rejected: {', '.join(settings.reject) or 'none'}; "
+        + (f"recording for {args.duration:g} s" if args.duration else "Ctrl-C ends the recording"),
+        flush=True,
+    )
+    try:
+        stop.wait(args.duration if args.duration else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session = site.stop()
+    folder = report_dir / "emulate-session"
+    session.save(folder)
+    print(
+        f"recorded {len(session.associations)} association(s), {len(session.messages)} "
+        f"message(s): {folder}",
+        flush=True,
+    )
+    command = [sys.executable, "-m", "pytest", "suites/device", f"--profile={args.profile}"]
+    command += ["--role=scp", f"--recording={folder}", f"--report-dir={report_dir}"]
+    command += [f"--profiles-dir={Path(args.profiles_dir).resolve()}", "-p", "no:cacheprovider"]
+    code = subprocess.run([*command, *args.pytest_args], cwd=repo, check=False).returncode
+    print(f"HTML report: {report_dir / 'report.html'}; evidence: {report_dir / 'evidence'}")
+    return code
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     """``interopgate analyze CAPTURE...``: the console summary, the JUnit file; exit 1
     when there are findings."""
@@ -367,6 +426,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments")
     demo.set_defaults(func=_cmd_demo)
+    emulate = sub.add_parser(
+        "emulate",
+        help="the device under test: play its site (MWL, MPPS, Storage, Commitment, "
+        "Verification SCP), record what it sends, judge it (device.* checks)",
+        description="Listen as the site the device is configured against (the profile's "
+        "emulate: section), print the AE/host/port to type into the modality, record until "
+        "Ctrl-C or --duration, then run suites/device on the recording: JUnit, HTML and "
+        "evidence in --report-dir.",
+    )
+    emulate.add_argument("--profile", required=True, help="the device's profile (name or path)")
+    emulate.add_argument("--profiles-dir", default="profiles", help="default profiles/")
+    emulate.add_argument("--host", help="listen address (default: the profile's emulate.host)")
+    emulate.add_argument(
+        "--port", type=int, help="listen port, 0 for a free one (default: emulate.port)"
+    )
+    emulate.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        metavar="SOPCLASS",
+        help="reject this SOP class's presentation context (repeatable)",
+    )
+    emulate.add_argument(
+        "--worklist", choices=["standard", "hard"], help="default emulate.worklist"
+    )
+    emulate.add_argument(
+        "--duration", type=float, default=0, help="seconds to record (default: until Ctrl-C)"
+    )
+    emulate.add_argument("--report-dir", default="reports", help="default reports/")
+    emulate.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments")
+    emulate.set_defaults(func=_cmd_emulate)
     _add_analyze(sub)
     return parser
 

@@ -340,6 +340,51 @@ class Storage(Strict):
     )
 
 
+class Emulate(Strict):
+    """The site the harness plays when the device is the system under test
+    (``interopgate emulate``, ``pytest --role=scp``): what the device is configured
+    against, and what it may expect of it."""
+
+    ae_title: AETitle = Field("IG_SITE", description="the emulated site's AE title")
+    host: str = Field("0.0.0.0", description="where the emulated site listens")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        11112, description="its port (0 = a free one; 11112 is DICOM's registered port)"
+    )
+    max_pdu: int = Field(16384, ge=0, description="the site's own maximum PDU (0 = unlimited)")
+    reject: list[SopClass] = Field(
+        [],
+        description="SOP classes whose presentation contexts the site rejects, to see that "
+        "the device then sends nothing on them (PS3.8 9.3.3.2)",
+    )
+    worklist: Literal["standard", "hard"] = Field(
+        "hard",
+        description="standard: today's generated items; hard: also an empty SPS Sequence, "
+        "non-ASCII and five-component names, a zero-length SPS Start Time, 200 responses",
+    )
+    commitment_report: Literal["same-association", "new-association"] = Field(
+        "same-association",
+        description="where the site sends the Storage Commitment N-EVENT-REPORT (PS3.4 "
+        "J.3.3.1.2): new-association needs device_port",
+    )
+    device_host: str = "127.0.0.1"
+    device_port: Port | None = Field(
+        None, description="the device's own SCP (the commitment report on a new association)"
+    )
+    min_query_interval: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="three identical worklist queries closer than this (seconds) are a loop",
+    )
+    query_interval: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="the device's worklist polling interval (seconds) as configured: a "
+        "recording longer than two of them must show a query at least every 1.5 of them",
+    )
+
+
 class Dicom(Strict):
     propose: list[SopClass] = ["Verification"]
     expect_rejected: list[SopClass] = []
@@ -550,6 +595,7 @@ class Profile(Strict):
     target: Target = EmbeddedTarget()
     dicom: Dicom = Dicom()
     hl7: HL7 = HL7()
+    emulate: Emulate = Emulate()  # the device as system under test
     known_deviations: list[KnownDeviation] = []
 
     def target_provides(self, name: str) -> bool:

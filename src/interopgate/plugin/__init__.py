@@ -14,6 +14,7 @@ puts profile/target/check/clause on every JUnit testcase, and writes reports/ by
 - ``results``: the conformance report's data (report/) from the check reports
 - ``console``: one line per check, the verdict table by area, progress lines
 - ``fixtures``: ``profile``, ``target``, ``device``, ``check``, ``transcript``, ...
+- ``emulation``: ``--role=scp``: the emulated site instead of a target, suites/device
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ pytest_plugins = [
     "interopgate.plugin.reporting",
     "interopgate.plugin.console",
     "interopgate.plugin.fixtures",
+    "interopgate.plugin.emulation",
 ]
 
 __all__ = ["STATE", "RunState", "run_profile", "run_state"]

@@ -61,6 +61,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = run_state(config)
     if state.loaded is None or _uses_xdist_controller(config):
         return
+    if config.option.ig_role == "scp":
+        return  # no target: the device is under test (plugin/emulation.py plays its site)
     from interopgate import targets
 
     worker = getattr(config, "workerinput", {}).get("workerid")

@@ -101,6 +101,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "xdist worker: run-gw0.pcapng, ...) holds every exchange of the run "
         "(ini: interopgate_pcap)",
     )
+    group.addoption(
+        "--role",
+        dest="ig_role",
+        choices=ROLES,
+        default="device",
+        help="device (default): the harness plays the profile's device against the target "
+        "(suites/dicom, hl7, workflow); scp: the device is the system under test, the "
+        "harness plays its site (interopgate emulate) and runs suites/device",
+    )
+    group.addoption(
+        "--recording",
+        dest="ig_recording",
+        metavar="DIR",
+        help="with --role=scp: judge this recorded emulation session (interopgate emulate "
+        "writes one) instead of recording a new one",
+    )
+    group.addoption(
+        "--emulate-duration",
+        dest="ig_emulate_duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --role=scp and no --recording: how long the emulated site records "
+        "before the checks judge what the device sent (default 60)",
+    )
+    group.addoption(
+        "--emulate-port",
+        dest="ig_emulate_port",
+        type=_port_or_zero,
+        metavar="PORT",
+        help="with --role=scp: the emulated site's port (default: the profile's emulate.port)",
+    )
     parser.addini("interopgate_repeat", "default for --repeat", default="3")
     parser.addini("interopgate_pcap", "default for --pcap", default="failed")
     parser.addini("interopgate_report_dir", "default for --report-dir", default="reports")
@@ -108,6 +140,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 PCAP_MODES = ("failed", "all", "none")
+ROLES = ("device", "scp")
 
 
 def pcap_mode(config: pytest.Config) -> str:
@@ -123,6 +156,11 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a TCP port number 1-65535, got {text!r}")
     return int(text)
+
+
+def _port_or_zero(text: str) -> int:
+    """A port, or 0 for a free one."""
+    return 0 if text == "0" else _port(text)
 
 
 def target_fields(config: pytest.Config) -> dict[str, object]:
