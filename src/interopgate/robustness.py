@@ -81,8 +81,6 @@ def find_model(profile) -> InformationModel | None:
     return None
 
 
-
-
 # ---------------------------------------------------------------- what the target answered
 
 
@@ -151,7 +149,9 @@ def read_answer(sock: socket.socket, wait: float) -> tuple[Answer, bytes]:
             abort = A_ABORT_RQ()
             abort.decode(pdu)
             source = ABORT_SOURCE.get(abort.source, "?")
-            return Answer(name, f"source {abort.source} ({source}), reason {abort.reason_diagnostic}"), pdu
+            return Answer(
+                name, f"source {abort.source} ({source}), reason {abort.reason_diagnostic}"
+            ), pdu
         if pdu[0] == 0x04:
             return Answer(name, f"{length} bytes{_status_of(pdu)}"), pdu
     except Exception as exc:  # an answer the library cannot decode is itself the finding
@@ -160,7 +160,7 @@ def read_answer(sock: socket.socket, wait: float) -> tuple[Answer, bytes]:
 
 
 def _status_of(pdu: bytes) -> str:
-    """", status XXXXH" when the P-DATA-TF carries a command set with (0000,0900)."""
+    """ ", status XXXXH" when the P-DATA-TF carries a command set with (0000,0900)."""
     marker = bytes.fromhex("0000 0009 02000000")  # Status, US, length 2 (implicit VR LE)
     at = pdu.find(marker)
     if at < 0 or at + 10 > len(pdu):
@@ -405,11 +405,11 @@ def associate_rq_cases(who: Identity) -> Strategies:
     def bad_uid(pair: tuple[str, str]) -> Case:
         form, uid = pair
         placeholder = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture, rewritten below
-        valid = associate_rq(
-            who.calling, who.called, [(VERIFICATION, [ts]), (placeholder, [ts])]
-        )
+        valid = associate_rq(who.calling, who.called, [(VERIFICATION, [ts]), (placeholder, [ts])])
         data = replace_uid(valid, placeholder, uid.encode("latin-1"))
-        return Case("associate-rq/invalid-uid", f"abstract syntax {form}: {uid!r}", lambda _m, d=data: d)
+        return Case(
+            "associate-rq/invalid-uid", f"abstract syntax {form}: {uid!r}", lambda _m, d=data: d
+        )
 
     def ae(pair: tuple[str, int]) -> Case:
         where, size = pair
@@ -431,7 +431,7 @@ def associate_rq_cases(who: Identity) -> Strategies:
     )
     zeros = st.integers(1, 99).map(lambda n: ("leading zero", f"1.2.0{n}.3"))
     return {
-        "associate-rq/item-list-64k": st.tuples(st.integers(96, 128), st.integers(7, 9)).map(big),
+        "associate-rq/item-list-64k": st.tuples(st.integers(110, 128), st.integers(8, 9)).map(big),
         "associate-rq/contexts-128": st.just(128).map(many),
         "associate-rq/invalid-uid": st.one_of(long_uid, letters, zeros).map(bad_uid),
         "associate-rq/ae-title-empty": st.sampled_from(["called", "calling"]).map(
@@ -450,7 +450,11 @@ def protocol_version_cases(who: Identity) -> Strategies:
     def bad(version: int) -> Case:
         valid = associate_rq(who.calling, who.called, [(VERIFICATION, [ImplicitVRLittleEndian])])
         data = set_version(valid, version)
-        return Case("associate-rq/protocol-version", f"protocol version {version:04X}H", lambda _m, d=data: d)
+        return Case(
+            "associate-rq/protocol-version",
+            f"protocol version {version:04X}H",
+            lambda _m, d=data: d,
+        )
 
     return {"associate-rq/protocol-version": st.integers(0, 0x7FFF).map(lambda n: 2 * n).map(bad)}
 
@@ -464,7 +468,12 @@ def unexpected_pdu_cases() -> Strategies:
         data = bytes([pdu_type, 0]) + struct.pack(">I", len(body)) + body
         when = "after the A-ASSOCIATE-AC" if after else "as the first PDU"
         kind = "pdu/unknown-type-after-ac" if after else "pdu/unknown-type"
-        return Case(kind, f"PDU type {pdu_type:02X}H, {len(body)} bytes, {when}", lambda _m, d=data: d, after)
+        return Case(
+            kind,
+            f"PDU type {pdu_type:02X}H, {len(body)} bytes, {when}",
+            lambda _m, d=data: d,
+            after,
+        )
 
     def early(context_id: int) -> Case:
         data = c_echo_pdata(context_id)
@@ -493,11 +502,21 @@ def p_data_cases(context_id: int, sop_class: str, identifier: Dataset) -> Strate
             fragment = b"\x00" * (limit + extra - 6)  # PDV header: length (4), ID, control
             return p_data([(context_id, b"\x01" + fragment)])
 
-        return Case("p-data/over-max-length", f"a P-DATA-TF {extra} bytes over the announced max", build, True)
+        return Case(
+            "p-data/over-max-length",
+            f"a P-DATA-TF {extra} bytes over the announced max",
+            build,
+            True,
+        )
 
     def truncated(extra: int) -> Case:
         data = truncate_pdv(c_echo_pdata(context_id), extra)
-        return Case("p-data/truncated-pdv", f"a PDV claiming {extra} bytes more than its PDU", lambda _m, d=data: d, True)
+        return Case(
+            "p-data/truncated-pdv",
+            f"a PDV claiming {extra} bytes more than its PDU",
+            lambda _m, d=data: d,
+            True,
+        )
 
     def bad_length(length: int) -> Case:
         data = b"".join(bad_element_length(find, b"\x10\x00\x20\x00", length))
@@ -538,7 +557,11 @@ def frame_cases(valid_message: str) -> Strategies:
 
     def garbage(data: bytes) -> Case:
         clean = data.replace(VT, b"").replace(FS, b"")
-        return Case("hl7/binary-garbage", f"{len(clean)} random bytes in a frame", lambda _m, d=framed(clean): d)
+        return Case(
+            "hl7/binary-garbage",
+            f"{len(clean)} random bytes in a frame",
+            lambda _m, d=framed(clean): d,
+        )
 
     def huge(size: int) -> Case:
         note = ("NTE|1||" + "X" * 65000 + "\r").encode()
@@ -617,3 +640,8 @@ def msa_1(exchange: Exchange) -> str:
     if exchange.reply is None:
         return exchange.problem or "no reply"
     return field_of(exchange.reply.payload, "MSA", 1) or "a reply without MSA-1"
+
+
+def details(answers: list[tuple[Case, Answer]]) -> str:
+    """Every case with its answer, for the report: "pdu/unknown-type: ... -> closed"."""
+    return " | ".join(f"{case} -> {answer}" for case, answer in answers)

@@ -15,6 +15,7 @@ from interopgate.dicom import query
 from interopgate.hl7.mllp import MLLPClient
 from interopgate.suite_support import mllp_address
 
+
 @pytest.fixture
 def robustness_seed(pytestconfig: pytest.Config) -> int:
     return int(pytestconfig.option.ig_robustness_seed)
@@ -63,4 +64,3 @@ def hl7_serves(target, profile, hl7_factory) -> Callable[[], str | None]:
         return None
 
     return probe
-

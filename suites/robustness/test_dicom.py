@@ -32,7 +32,9 @@ def _strategies(family: str, profile, target) -> rb.Strategies:
     model = rb.find_model(profile)
     sop_class = model.sop_class if model else rb.VERIFICATION
     identifier = (
-        query.build_identifier(model, {"PatientID": rb.NO_SUCH_PATIENT}) if model else query.Dataset()
+        query.build_identifier(model, {"PatientID": rb.NO_SUCH_PATIENT})
+        if model
+        else query.Dataset()
     )
     return rb.p_data_cases(3, sop_class, identifier)
 
@@ -63,7 +65,9 @@ def _sender(profile, target):
 
 @pytest.mark.robustness
 @pytest.mark.check("robustness.dicom.protocol_version")
-def test_protocol_version_rejected(check, profile, target, robustness_seed, transcript):
+def test_protocol_version_rejected(
+    check, profile, target, robustness_seed, transcript, record_property
+):
     """PS3.8 9.3.2: a receiver tests bit 0 of the protocol version only; without it
     there is no version to accept, so the RQ gets an A-ASSOCIATE-RJ (source 2, reason 2:
     protocol-version-not-supported, 9.3.4) or an abort, never an A-ASSOCIATE-AC."""
@@ -73,6 +77,7 @@ def test_protocol_version_rejected(check, profile, target, robustness_seed, tran
     for case in cases:
         answer = send(case)
         transcript.note(f"{case} -> {answer}")
+        record_property("robustness_cases", f"{case} -> {answer}")
         if answer.kind == "refused":
             pytest.skip(f"no TCP connection to {target.endpoint} ({answer.detail})")
         check.expect(
@@ -107,6 +112,7 @@ def test_target_survives(
         cases, _sender(profile, target), dicom_serves, budget=BUDGET, note=transcript.note
     )
     record_property("robustness_answers", rb.summary(result.answers))
+    record_property("robustness_cases", rb.details(result.answers))
     if result.killed_by is not None:
         number, case, answer, problem = result.killed_by
         check.fail(

@@ -43,6 +43,7 @@ def test_interface_survives(
 
     result = rb.survive(cases, send, hl7_serves, budget=BUDGET, note=transcript.note)
     record_property("robustness_answers", rb.summary(result.answers))
+    record_property("robustness_cases", rb.details(result.answers))
     if result.killed_by is not None:
         number, case, answer, problem = result.killed_by
         check.fail(
