@@ -557,10 +557,11 @@ def frame_cases(valid_message: str) -> Strategies:
 
     def garbage(data: bytes) -> Case:
         clean = data.replace(VT, b"").replace(FS, b"")
+        sent = framed(clean)
         return Case(
             "hl7/binary-garbage",
             f"{len(clean)} random bytes in a frame",
-            lambda _m, d=framed(clean): d,
+            lambda _m, d=sent: d,
         )
 
     def huge(size: int) -> Case:

@@ -139,16 +139,16 @@ class WireRelay:
         """The robustness faults: a site that dies or hangs on input PS3.8 Annex A says
         it must refuse or abort, and one that never tests the protocol version."""
         first = state.setdefault("first", pdu[0])
-        if pdu[0] == 0x01 and len(pdu) > OVERSIZE_RQ:
-            if "wire-dies-on-oversize-associate-rq" in self.faults:
-                self._die()
-        if pdu[0] == 0x04 and first == 0x04:
-            if "wire-hangs-on-p-data-before-association" in self.faults:
-                self._hung.set()
+        oversize_rq = pdu[0] == 0x01 and len(pdu) > OVERSIZE_RQ
+        if oversize_rq and "wire-dies-on-oversize-associate-rq" in self.faults:
+            self._die()
+        early = pdu[0] == 0x04 and first == 0x04
+        if early and "wire-hangs-on-p-data-before-association" in self.faults:
+            self._hung.set()
         announced = state.get("max_length") or 0
-        if pdu[0] == 0x04 and announced and len(pdu) - PDU_HEADER > announced:
-            if "wire-dies-on-oversize-p-data" in self.faults:
-                self._die()
+        oversize = pdu[0] == 0x04 and announced and len(pdu) - PDU_HEADER > announced
+        if oversize and "wire-dies-on-oversize-p-data" in self.faults:
+            self._die()
         if pdu[0] == 0x01 and "wire-accepts-any-protocol-version" in self.faults:
             pdu = pdu[:6] + b"\x00\x01" + pdu[8:]
         return pdu
