@@ -566,7 +566,7 @@ def frame_cases(valid_message: str) -> Strategies:
 
     def huge(size: int) -> Case:
         note = ("NTE|1||" + "X" * 65000 + "\r").encode()
-        data = framed(valid_message.encode() + b"\r" + note * (size // len(note)))
+        data = framed(valid_message.encode() + b"\r" + note * (size // len(note) + 1))
         return Case("hl7/10-mb", f"a message of {len(data) / 1e6:.1f} MB", lambda _m, d=data: d)
 
     def unterminated(trailing_cr: bool) -> Case:
@@ -578,7 +578,7 @@ def frame_cases(valid_message: str) -> Strategies:
     return {
         "hl7/no-msh": st.integers(0, 8).map(no_msh),
         "hl7/encoding-characters": wrong.map(encoding),
-        "hl7/binary-garbage": st.binary(min_size=1, max_size=2048).map(garbage),
+        "hl7/binary-garbage": st.binary(min_size=8, max_size=2048).map(garbage),
         "hl7/10-mb": st.just(10_000_000).map(huge),
         "hl7/no-fs": st.booleans().map(unterminated),
     }
