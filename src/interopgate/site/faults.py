@@ -539,8 +539,7 @@ _FAULTS = [
     Fault(
         "wire-hangs-on-p-data-before-association",
         "wire",
-        "the site stops accepting connections after a P-DATA-TF arrives before any "
-        "A-ASSOCIATE-RQ",
+        "the site stops accepting connections after a P-DATA-TF comes before any association",
         ("robustness.dicom.survives",),
     ),
     Fault(
