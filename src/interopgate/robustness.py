@@ -42,6 +42,7 @@ from pynetdicom.pdu_primitives import (
     P_DATA,
     ImplementationClassUIDNotification,
     MaximumLengthNotification,
+    SOPClassExtendedNegotiation,
 )
 from pynetdicom.presentation import PresentationContext
 
@@ -218,9 +219,15 @@ def _abort() -> bytes:
 
 
 def associate_rq(
-    calling: str, called: str, contexts: Iterable[tuple[str, list[str]]], max_pdu: int = 16384
+    calling: str,
+    called: str,
+    contexts: Iterable[tuple[str, list[str]]],
+    max_pdu: int = 16384,
+    extended: Iterable[tuple[str, bytes]] = (),
 ) -> bytes:
-    """A well-formed A-ASSOCIATE-RQ (PS3.8 9.3.2) from pynetdicom's primitive and PDU."""
+    """A well-formed A-ASSOCIATE-RQ (PS3.8 9.3.2) from pynetdicom's primitive and PDU;
+    ``extended`` adds SOP Class Extended Negotiation sub-items (PS3.7 D.3.3.5) to its
+    User Information item."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = APPLICATION_CONTEXT
     primitive.calling_ae_title = calling
@@ -230,6 +237,11 @@ def associate_rq(
     implementation = ImplementationClassUIDNotification()
     implementation.implementation_class_uid = PYNETDICOM_IMPLEMENTATION_UID
     primitive.user_information = [length, implementation]
+    for sop_class, information in extended:
+        negotiation = SOPClassExtendedNegotiation()
+        negotiation.sop_class_uid = sop_class
+        negotiation.service_class_application_information = information
+        primitive.user_information.append(negotiation)
     items = []
     for number, (abstract, syntaxes) in enumerate(contexts):
         context = PresentationContext()
@@ -312,7 +324,7 @@ def replace_uid(rq: bytes, old: str, new: bytes) -> bytes:
     position = 6 + 68  # the variable items after the fixed fields (Table 9-11)
     while position < at:
         length = struct.unpack(">H", data[position + 2 : position + 4])[0]
-        if position + 4 <= at < position + 4 + length:
+        if position + 4 <= at - 4 < position + 4 + length:  # not the item itself
             data[position + 2 : position + 4] = struct.pack(">H", length + delta)
             break
         position += 4 + length
@@ -402,14 +414,20 @@ def associate_rq_cases(who: Identity) -> Strategies:
         what = f"{count} presentation contexts (IDs 1-{2 * count - 1}), {len(data):,} bytes"
         return Case("associate-rq/contexts-128", what, lambda _m, d=data: d)
 
-    def bad_uid(pair: tuple[str, str]) -> Case:
-        form, uid = pair
+    def bad_uid(triple: tuple[str, tuple[str, str]]) -> Case:
+        where, (form, uid) = triple
         placeholder = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture, rewritten below
         valid = associate_rq(who.calling, who.called, [(VERIFICATION, [ts]), (placeholder, [ts])])
-        data = replace_uid(valid, placeholder, uid.encode("latin-1"))
-        return Case(
-            "associate-rq/invalid-uid", f"abstract syntax {form}: {uid!r}", lambda _m, d=data: d
-        )
+        old = placeholder if where == "abstract syntax" else APPLICATION_CONTEXT
+        data = replace_uid(valid, old, uid.encode("latin-1"))
+        return Case("associate-rq/invalid-uid", f"{where} {form}: {uid!r}", lambda _m, d=data: d)
+
+    def big_user_information(count: int) -> Case:
+        size = 64000 // count - 4 - 2 - len(VERIFICATION)  # one sub-item's information
+        extended = [(VERIFICATION, b"\x01" * size)] * count
+        data = associate_rq(who.calling, who.called, [(who.abstract, [ts])], extended=extended)
+        what = f"User Information of {count} extended negotiation sub-items, {len(data):,} bytes"
+        return Case("associate-rq/user-info-64k", what, lambda _m, d=data: d)
 
     def ae(pair: tuple[str, int]) -> Case:
         where, size = pair
@@ -433,7 +451,11 @@ def associate_rq_cases(who: Identity) -> Strategies:
     return {
         "associate-rq/item-list-64k": st.tuples(st.integers(110, 128), st.integers(8, 9)).map(big),
         "associate-rq/contexts-128": st.just(128).map(many),
-        "associate-rq/invalid-uid": st.one_of(long_uid, letters, zeros).map(bad_uid),
+        "associate-rq/user-info-64k": st.integers(16, 64).map(big_user_information),
+        "associate-rq/invalid-uid": st.tuples(
+            st.sampled_from(["abstract syntax", "application context name"]),
+            st.one_of(long_uid, letters, zeros),
+        ).map(bad_uid),
         "associate-rq/ae-title-empty": st.sampled_from(["called", "calling"]).map(
             lambda where: ae((where, 0))
         ),
