@@ -73,9 +73,35 @@ WHAT = {
 
 MARKERS = [
     "sweep: long sweeps (opt in with -m sweep)",
+    "robustness: bad input sent to the target (opt in with -m robustness)",
     "information_model(*names): restrict a matching check to these C-FIND models",
     "cancel_mode(*modes): restrict a workflow cancel check to profiles with this hl7.cancel",
 ]
+
+
+ROBUSTNESS_SEED = 16  # the robustness suite's default hypothesis seed
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("interopgate").addoption(
+        "--robustness-seed",
+        dest="ig_robustness_seed",
+        type=int,
+        default=ROBUSTNESS_SEED,
+        help=f"hypothesis seed of the robustness suite's variations (default "
+        f"{ROBUSTNESS_SEED}); printed in the header and in every failure to replay a run",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _opted_in(config, "robustness"):
+        return f"robustness seed: --robustness-seed={config.option.ig_robustness_seed}"
+    return None
+
+
+def _opted_in(config: pytest.Config, marker: str) -> bool:
+    expression = config.option.markexpr or ""
+    return marker in expression and f"not {marker}" not in expression
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,6 +147,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     )
                 )
     _deselect_long_sweeps(config, items)
+    _deselect_unless_opted_in(config, items, "robustness")
 
 
 def _deselect_long_sweeps(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -134,6 +161,16 @@ def _deselect_long_sweeps(config: pytest.Config, items: list[pytest.Item]) -> No
     if long_sweeps:
         config.hook.pytest_deselected(items=long_sweeps)
         items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
+def _deselect_unless_opted_in(config: pytest.Config, items: list[pytest.Item], marker: str):
+    """Checks that send bad input to the target run only when asked for (``-m marker``)."""
+    if _opted_in(config, marker):
+        return
+    opt_in = [item for item in items if item.get_closest_marker(marker)]
+    if opt_in:
+        config.hook.pytest_deselected(items=opt_in)
+        items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 # HL7 fixtures shared by suites/hl7 and suites/workflow; each folder's conftest defines

@@ -485,6 +485,26 @@ _CHECKS = [
         "the device answers the site's N-EVENT-REPORT with 0000H, on the association its "
         "profile says (emulate.commitment_report)",
     ),
+    # Robustness: the target under bad input (opt in: -m robustness, suites/robustness/)
+    Check(
+        "robustness.dicom.survives",
+        "PS3.8 9.3.1, Annex A (Table A-2: an unrecognised or invalid PDU, Evt19, or a "
+        "P-DATA-TF before association, Evt10, ends that connection with AA-1 / AA-8)",
+        "after each malformed A-ASSOCIATE-RQ, unknown PDU, early or bad P-DATA-TF the "
+        "target still answers a C-ECHO and a known-good C-FIND",
+    ),
+    Check(
+        "robustness.dicom.protocol_version",
+        "PS3.8 9.3.2 (Protocol-version: the receiver tests bit 0), 9.3.4 (A-ASSOCIATE-RJ "
+        "source 2, reason 2: protocol-version-not-supported)",
+        "an A-ASSOCIATE-RQ whose protocol version lacks bit 0 is never accepted",
+    ),
+    Check(
+        "robustness.hl7.survives",
+        "HL7 2.5 §2.9 (message processing rules), Appendix C.4 (MLLP release 1 framing)",
+        "after each frame without MSH, with wrong encoding characters, of binary garbage, "
+        "of 10 MB or without <FS> a valid SIU^S12 still gets MSA-1 AA",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

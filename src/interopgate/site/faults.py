@@ -528,6 +528,39 @@ _FAULTS = [
         "Sequence) instead of in the Failed SOP Sequence",
         ("dicom.commitment.report_failures",),
     ),
+    # Robustness (suites/robustness/, -m robustness): the site under bad input.
+    Fault(
+        "wire-dies-on-oversize-associate-rq",
+        "wire",
+        "the site stops listening and drops every connection when an A-ASSOCIATE-RQ is "
+        "larger than 32 KB (a fixed read buffer)",
+        ("robustness.dicom.survives",),
+    ),
+    Fault(
+        "wire-hangs-on-p-data-before-association",
+        "wire",
+        "the site stops accepting connections after a P-DATA-TF comes before any association",
+        ("robustness.dicom.survives",),
+    ),
+    Fault(
+        "wire-dies-on-oversize-p-data",
+        "wire",
+        "the site stops listening and drops every connection on a P-DATA-TF larger than "
+        "the maximum length it announced in its A-ASSOCIATE-AC",
+        ("robustness.dicom.survives",),
+    ),
+    Fault(
+        "wire-accepts-any-protocol-version",
+        "wire",
+        "an A-ASSOCIATE-RQ is taken whatever its protocol version (bit 0 never tested)",
+        ("robustness.dicom.protocol_version",),
+    ),
+    Fault(
+        "hl7-dies-without-msh",
+        "hl7",
+        "the MLLP listener stops when a frame does not begin with an MSH segment",
+        ("robustness.hl7.survives",),
+    ),
 ]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}

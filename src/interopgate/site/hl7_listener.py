@@ -10,6 +10,7 @@ re-delivery of earlier messages, MSH-2 not read), which no other layer could com
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -56,6 +57,8 @@ class HL7Interface:
         reader = (
             FirstByteUncheckedReader if "hl7-first-byte-unchecked" in self.faults else FrameReader
         )
+        if "hl7-dies-without-msh" in self.faults:
+            reader = functools.partial(DiesWithoutMSHReader, self.stop)
         self._listener = MLLPListener(self.handle, host, port, reader=reader)
 
     @property
@@ -154,6 +157,22 @@ class FirstByteUncheckedReader(FrameReader):
             terminated = self.buffer[end + 1 : end + 2] == CR
             frames.append(Frame(self.buffer[1:end], b"", terminated))
             self.buffer = self.buffer[end + (2 if terminated else 1) :]
+        return frames
+
+
+class DiesWithoutMSHReader(FrameReader):
+    """hl7-dies-without-msh: a frame that does not begin with MSH stops the listener
+    (HL7 2.5 §2.9 says refuse it, MLLP Appendix C.4 keeps the interface up)."""
+
+    def __init__(self, die: Callable[[], None]) -> None:
+        super().__init__()
+        self._die = die
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames = super().feed(data)
+        if any(not frame.payload.startswith(b"MSH") for frame in frames):
+            self._die()
+            return []
         return frames
 
 
