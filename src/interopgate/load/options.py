@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-t", "--duration", type=duration, help="traffic time, e.g. 60s (default: load.duration)"
     )
     parser.add_argument(
+        "--message-rate",
+        type=float,
+        help="HL7 create messages a second in all (default: load.message_rate)",
+    )
+    parser.add_argument(
         "--junit",
         default="reports/load-junit.xml",
         metavar="PATH",
@@ -89,6 +94,8 @@ def check(args: argparse.Namespace) -> str | None:
         return f"--users {args.users}: at least 1"
     if args.spawn_rate is not None and args.spawn_rate <= 0:
         return f"--spawn-rate {args.spawn_rate:g}: more than 0"
+    if args.message_rate is not None and args.message_rate <= 0:
+        return f"--message-rate {args.message_rate:g}: more than 0"
     if args.expect_workers < 1:
         return f"--expect-workers {args.expect_workers}: at least 1"
     return None

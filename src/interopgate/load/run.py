@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import secrets
 import signal
 import subprocess
@@ -115,6 +116,8 @@ def _profile(args: argparse.Namespace) -> Profile:
         changes["spawn_rate"] = args.spawn_rate
     if args.duration is not None:
         changes["duration"] = args.duration
+    if args.message_rate is not None:
+        changes["message_rate"] = args.message_rate
     if changes:
         if "users" in changes and profile.load.senders >= changes["users"]:
             changes["senders"] = changes["users"] - 1
@@ -211,7 +214,8 @@ def _judge(args, profile: Profile, plan: Plan, endpoint, description: str) -> in
         verdict.loss("load.loss.instances", "stored instances", verify.instances(device, ledger, study_find))
     )
     outcome = None if args.no_limit_check else limit.check(profile, endpoint, QuietTranscript())
-    cases.append(verdict.association_limit(outcome))
+    skipped = "--no-limit-check" if args.no_limit_check else ""
+    cases.append(verdict.association_limit(outcome, skipped))
     for case in cases:
         print(f"{case.outcome.upper():8} {case.name}: {case.observed.splitlines()[0] if case.observed else ''}")
         for line in case.observed.splitlines()[1:]:
@@ -237,6 +241,7 @@ def main(argv: list[str]) -> int:
         if problem:
             raise InteropGateError(problem)
         setup_logging("WARNING")
+        logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)  # refusals are results here
         if args.worker:
             return _worker(args)
         profile = _profile(args)

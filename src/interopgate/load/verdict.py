@@ -89,10 +89,11 @@ def loss(check: str, what: str, found: Loss, limit: int = 20) -> Case:
     return Case(check, name, "failed" if problems else "passed", expected, observed)
 
 
-def association_limit(outcome: LimitOutcome | None) -> Case:
+def association_limit(outcome: LimitOutcome | None, why_not: str = "") -> Case:
     check = "load.association.limit"
     if outcome is None:
-        return Case(check, check, "skipped", observed="the profile declares no load.max_associations")
+        why_not = why_not or "the profile declares no load.max_associations"
+        return Case(check, check, "skipped", observed=why_not)
     expected = (
         f"{outcome.limit} concurrent associations accepted, association {outcome.limit + 1} "
         f"answered within {outcome.timeout:g} s (A-ASSOCIATE-RJ result 2, source 3, reason 2, "
