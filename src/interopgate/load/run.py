@@ -31,7 +31,7 @@ from interopgate.load.plan import Ledger, Plan
 from interopgate.load.users import Context, Modality, OrderPlacer, QuietTranscript, install
 from interopgate.profile import Load, Profile, load_profile
 
-PLAN_MESSAGE, COLLECT_MESSAGE, LEDGER_MESSAGE = "ig-plan", "ig-collect", "ig-ledger"
+PLAN_MESSAGE, LEDGER_MESSAGE = "ig-plan", "ig-ledger"
 STOP_TIMEOUT_S = 15.0  # users finish the operation they are in (a C-STORE, an ACK)
 
 
@@ -142,12 +142,15 @@ def _worker(args: argparse.Namespace) -> int:
         plan = Plan.from_dict(msg.data)
         install(environment, Context(plan, plan.profile_model, Ledger()))
 
-    def on_collect(environment, msg, **_):
+    def on_stop(environment, **_):
+        # Once the users have stopped: the last statistics, then what the target
+        # acknowledged (the master judges the merged ledgers).
         ledger = environment.interopgate.ledger if hasattr(environment, "interopgate") else Ledger()
+        runner._send_stats()  # Locust sends them only every few seconds, and at quit
         runner.send_message(LEDGER_MESSAGE, ledger.to_dict())
 
     runner.register_message(PLAN_MESSAGE, on_plan)
-    runner.register_message(COLLECT_MESSAGE, on_collect)
+    environment.events.test_stop.add_listener(on_stop)
     print(f"interopgate load worker: connected to {args.master_host}:{args.master_port}", flush=True)
     runner.greenlet.join()
     return 0
@@ -184,17 +187,17 @@ def _drive(args, profile: Profile, plan: Plan, ledger: Ledger) -> tuple[Environm
     started = time.monotonic()
     runner.start(plan.users, spawn_rate=plan.spawn_rate)
     gevent.sleep(plan.duration)
+    seconds = time.monotonic() - started
     runner.stop()
     if args.master:
-        deadline = time.monotonic() + STOP_TIMEOUT_S + 5
-        while runner.state != "stopped" and time.monotonic() < deadline:
-            gevent.sleep(0.2)
-        gevent.sleep(1.0)  # the workers' last statistics reports
-        runner.send_message(COLLECT_MESSAGE, None)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STOP_TIMEOUT_S + 10
         while len(returned) < args.expect_workers and time.monotonic() < deadline:
             gevent.sleep(0.1)
-    seconds = time.monotonic() - started
+        if len(returned) < args.expect_workers:
+            raise InteropGateError(
+                f"{len(returned)} of {args.expect_workers} worker(s) reported what the target "
+                "acknowledged: the loss checks would be incomplete"
+            )
     runner.quit()
     return environment, seconds
 
