@@ -199,6 +199,8 @@ def _drive(args, profile: Profile, plan: Plan, ledger: Ledger) -> tuple[Environm
                 "acknowledged: the loss checks would be incomplete"
             )
     runner.quit()
+    if args.master:
+        gevent.sleep(0.5)  # the quit message on its way to the workers
     return environment, seconds
 
 
