@@ -68,9 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run a Locust worker: play the users the master gives it (needs --master-host)",
     )
-    parser.add_argument(
-        "--master-host", default="127.0.0.1", help="the master's address (workers)"
-    )
+    parser.add_argument("--master-host", default="127.0.0.1", help="the master's address (workers)")
     parser.add_argument(
         "--master-bind-host", default="*", help="where the master listens (default: all)"
     )

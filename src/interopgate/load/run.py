@@ -51,7 +51,9 @@ def embedded_site(profile: Profile) -> Iterator[tuple[Endpoint, tuple[str, int],
     try:
         line = process.stdout.readline() if process.stdout else ""
         if "DICOM" not in line:
-            raise InteropGateError(f"the embedded site did not start: {line.strip() or 'no output'}")
+            raise InteropGateError(
+                f"the embedded site did not start: {line.strip() or 'no output'}"
+            )
         dicom, hl7 = line.split("DICOM ", 1)[1].split(", HL7 (MLLP) ")
         ae, address = dicom.split("@")
         host, port = address.rsplit(":", 1)
@@ -85,7 +87,9 @@ def _stats(environment: Environment, seconds: float) -> list[verdict.OperationSt
     for error in environment.stats.errors.values():
         errors.setdefault(error.name, str(error.error))
     out = []
-    for (name, method), entry in sorted(environment.stats.entries.items(), key=lambda e: e[0][1] + e[0][0]):
+    for (name, method), entry in sorted(
+        environment.stats.entries.items(), key=lambda e: e[0][1] + e[0][0]
+    ):
         if not entry.num_requests:
             continue
         out.append(
@@ -151,7 +155,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     runner.register_message(PLAN_MESSAGE, on_plan)
     environment.events.test_stop.add_listener(on_stop)
-    print(f"interopgate load worker: connected to {args.master_host}:{args.master_port}", flush=True)
+    print(
+        f"interopgate load worker: connected to {args.master_host}:{args.master_port}", flush=True
+    )
     runner.greenlet.join()
     return 0
 
@@ -213,20 +219,32 @@ def _judge(args, profile: Profile, plan: Plan, endpoint, description: str) -> in
     device = Context(plan, profile, ledger).device()
     cases = verdict.thresholds(stats, profile.load)
     deadline = profile.hl7.worklist_deadline
-    cases.append(verdict.loss("load.loss.orders", "acknowledged orders", verify.orders(device, ledger, deadline)))
+    cases.append(
+        verdict.loss(
+            "load.loss.orders", "acknowledged orders", verify.orders(device, ledger, deadline)
+        )
+    )
     study_find = profile.target_provides("StudyRootQueryRetrieveInformationModelFind")
     cases.append(
-        verdict.loss("load.loss.instances", "stored instances", verify.instances(device, ledger, study_find))
+        verdict.loss(
+            "load.loss.instances", "stored instances", verify.instances(device, ledger, study_find)
+        )
     )
     outcome = None if args.no_limit_check else limit.check(profile, endpoint, QuietTranscript())
     skipped = "--no-limit-check" if args.no_limit_check else ""
     cases.append(verdict.association_limit(outcome, skipped))
     for case in cases:
-        print(f"{case.outcome.upper():8} {case.name}: {case.observed.splitlines()[0] if case.observed else ''}")
+        print(
+            f"{case.outcome.upper():8} {case.name}: {case.observed.splitlines()[0] if case.observed else ''}"
+        )
         for line in case.observed.splitlines()[1:]:
             print(f"         {line}")
     path = verdict.junit(
-        cases, Path(args.junit), profile=profile.name, target=description, seconds=time.monotonic() - started
+        cases,
+        Path(args.junit),
+        profile=profile.name,
+        target=description,
+        seconds=time.monotonic() - started,
     )
     failed = [c for c in cases if c.outcome == "failed"]
     print(
@@ -260,7 +278,10 @@ def main(argv: list[str]) -> int:
             )
             plan = Plan(
                 profile.model_dump(mode="json", exclude_unset=True),
-                {f: getattr(endpoint, f) for f in ("host", "port", "called_ae", "connect_timeout", "dimse_timeout")},
+                {
+                    f: getattr(endpoint, f)
+                    for f in ("host", "port", "called_ae", "connect_timeout", "dimse_timeout")
+                },
                 hl7_address,
                 load.users,
                 load.spawn_rate,

@@ -254,14 +254,21 @@ class Modality(_Paced):
                 pps_id=pps_id,
                 when=now,
             )
-            if not timed(env, "DICOM", "N-CREATE MPPS", lambda: self._mpps(device, "create", pps_uid, create)):
+            if not timed(
+                env, "DICOM", "N-CREATE MPPS", lambda: self._mpps(device, "create", pps_uid, create)
+            ):
                 return
         images: list[Dataset] = []
         if self.storage:
             series_uid = str(generate_uid())
             images = [
                 dicom_objects.image_for_item(
-                    self.storage, item, series_uid=series_uid, instance_number=n, when=now, pps_id=pps_id
+                    self.storage,
+                    item,
+                    series_uid=series_uid,
+                    instance_number=n,
+                    when=now,
+                    pps_id=pps_id,
                 )
                 for n in range(1, ctx.profile.load.images_per_procedure + 1)
             ]
@@ -377,4 +384,6 @@ class OrderPlacer(_Paced):
             return len(exchange.reply_text or "")
 
         if timed(self.environment, "HL7", message.message_type, send, size=int) is not None:
-            self.ctx.ledger.orders[accession] = f"{message.message_type} MSH-10 {message.control_id}"
+            self.ctx.ledger.orders[accession] = (
+                f"{message.message_type} MSH-10 {message.control_id}"
+            )

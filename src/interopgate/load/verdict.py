@@ -80,7 +80,9 @@ def loss(check: str, what: str, found: Loss, limit: int = 20) -> Case:
     if found.skipped:
         return Case(check, name, "skipped", observed=found.skipped)
     problems = found.lost + found.duplicated
-    shown = problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])
+    shown = problems[:limit] + (
+        [f"... and {len(problems) - limit} more"] if len(problems) > limit else []
+    )
     observed = (
         f"{len(found.lost)} lost, {len(found.duplicated)} duplicated of {found.checked} {what}"
         + ("".join(f"\n    {line}" for line in shown))
@@ -137,9 +139,16 @@ def junit(cases: list[Case], path: Path, *, profile: str, target: str, seconds: 
         time=f"{seconds:.3f}",
     )
     for case in cases:
-        node = ET.SubElement(suite, "testcase", classname="interopgate.load", name=case.name, time="0")
+        node = ET.SubElement(
+            suite, "testcase", classname="interopgate.load", name=case.name, time="0"
+        )
         props = ET.SubElement(node, "properties")
-        for key, value in (("profile", profile), ("target", target), ("check", case.check), ("clause", case.clause)):
+        for key, value in (
+            ("profile", profile),
+            ("target", target),
+            ("check", case.check),
+            ("clause", case.clause),
+        ):
             ET.SubElement(props, "property", name=key, value=value)
         if case.outcome == "failed":
             failure = ET.SubElement(node, "failure", message=case.message().splitlines()[0])

@@ -59,9 +59,7 @@ def orders(device: DeviceClient, ledger: Ledger, deadline: float) -> Loss:
         while True:
             for accession in waiting:
                 counts[accession] = _count(session, accession)
-            waiting = [
-                a for a in waiting if counts[a] == 0 and a not in ledger.performed
-            ]
+            waiting = [a for a in waiting if counts[a] == 0 and a not in ledger.performed]
             if not waiting or time.monotonic() - started >= deadline:
                 break
             time.sleep(POLL_S)
