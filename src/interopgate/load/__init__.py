@@ -9,3 +9,12 @@ gevent's monkey-patching, and is only ever imported in the load process), :mod:`
 worker). Nothing here is imported by the pytest plugin: locust patches socket and
 threading for the whole process, so it runs in its own (``python -m interopgate.load``).
 """
+
+import os as _os
+import sys as _sys
+
+# The load process patches before anything else (__main__). Anywhere else (an import
+# check, a documentation build) ssl may already be loaded, and gevent patching it late
+# recurses: there the modules are imported without the patching, as Locust allows.
+if "ssl" in _sys.modules and "gevent.monkey" not in _sys.modules:
+    _os.environ.setdefault("LOCUST_SKIP_MONKEY_PATCH", "1")

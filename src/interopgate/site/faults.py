@@ -537,7 +537,8 @@ _LOAD_FAULTS = [
     Fault(
         "hl7-order-dropped-under-load",
         "hl7",
-        "every 100th create (S12, ORC-1 NW) is acknowledged AA/CA and never reaches the worklist",
+        "1 create in 100 (S12, ORC-1 NW: the 1st, 101st, ...) is acknowledged AA/CA and "
+        "never reaches the worklist",
         ("load.loss.orders",),
     ),
     Fault(
