@@ -152,6 +152,9 @@ def _worker(args: argparse.Namespace) -> int:
         ledger = environment.interopgate.ledger if hasattr(environment, "interopgate") else Ledger()
         runner._send_stats()  # Locust sends them only every few seconds, and at quit
         runner.send_message(LEDGER_MESSAGE, ledger.to_dict())
+        # One run per worker process: the master forgets stopped workers, so its quit
+        # would never reach them; a worker ends itself once its report is out.
+        gevent.spawn_later(1.0, runner.quit)
 
     runner.register_message(PLAN_MESSAGE, on_plan)
     environment.events.test_stop.add_listener(on_stop)
