@@ -199,3 +199,16 @@ def test_messagefoundry_site_prints_percentiles_and_a_verdict(tmp_path):
     assert "C-FIND MWL" in output and "SIU^S12" in output and "verdict: PASS" in output
     orders = next(c for c in read_cases(junit) if c.properties["check"] == "load.loss.orders")
     assert orders.outcome == "passed", output
+
+
+def test_the_load_section_is_validated(tmp_path):
+    from interopgate.errors import ProfileError
+    from interopgate.profile import load_profile
+
+    (tmp_path / "x.yaml").write_text("extends: agfa-cr\nload: {users: 2, senders: 2}\n")
+    with pytest.raises(ProfileError, match="senders"):
+        load_profile(str(tmp_path / "x.yaml"), ROOT / "profiles")
+    (tmp_path / "y.yaml").write_text("extends: agfa-cr\nload: {query_intervall: 2}\n")
+    with pytest.raises(ProfileError, match="query_interval"):
+        load_profile(str(tmp_path / "y.yaml"), ROOT / "profiles")
+    assert load_profile("agfa-cr", ROOT / "profiles").profile.load.max_associations == 8
