@@ -211,4 +211,4 @@ def test_the_load_section_is_validated(tmp_path):
     (tmp_path / "y.yaml").write_text("extends: agfa-cr\nload: {query_intervall: 2}\n")
     with pytest.raises(ProfileError, match="query_interval"):
         load_profile(str(tmp_path / "y.yaml"), ROOT / "profiles")
-    assert load_profile("agfa-cr", ROOT / "profiles").profile.load.max_associations == 8
+    assert load_profile("agfa-cr", ROOT / "profiles").profile.load.max_associations == 32
