@@ -199,7 +199,6 @@ class Modality(_Paced):
         return build_identifier(WORKLIST, keys, [r for r in returns if r not in keys])
 
     def _find(self) -> list[Dataset]:
-        env = self.environment
         with FindSession(self.ctx.device(), WORKLIST) as session:
             if session.refusal:
                 raise OperationFailed(session.refusal)
@@ -208,7 +207,6 @@ class Modality(_Paced):
                 raise OperationFailed(
                     outcome.refusal or f"C-FIND final status {outcome.final_status}"
                 )
-            del env
             return outcome.matches
 
     @task
