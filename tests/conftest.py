@@ -23,6 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "differential_long: the long differential run against DCMTK (opt in with "
         "-m differential_long)",
     )
+    config.addinivalue_line(
+        "markers", "load: runs of `interopgate load` (seconds each; opt in with -m load)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,6 +39,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if long_runs:
         config.hook.pytest_deselected(items=long_runs)
         items[:] = [item for item in items if not item.get_closest_marker("differential_long")]
+    if "load" not in expression.replace("not load", ""):
+        runs = [item for item in items if item.get_closest_marker("load")]
+        config.hook.pytest_deselected(items=runs)
+        items[:] = [item for item in items if not item.get_closest_marker("load")]
 
 
 @pytest.fixture

@@ -507,6 +507,39 @@ _CHECKS = [
     ),
 ]
 
+# The load command's checks (interopgate/load/, `interopgate load`): judged from a bounded
+# run of the profile's modalities and order placers, not by the pytest suites.
+_CHECKS += [
+    Check(
+        "load.loss.orders",
+        "HL7 2.5 §2.9.2 (an AA/CA ACK: the receiver has taken the message), IHE RAD TF-2 "
+        "RAD-4/RAD-5 (the order is scheduled on the worklist), PS3.4 K.6",
+        "under load, every acknowledged order is in the Modality Worklist exactly once",
+    ),
+    Check(
+        "load.loss.instances",
+        "PS3.4 B.2.3 (C-STORE status 0000H: the instance is stored), C.4.1 (C-FIND IMAGE level)",
+        "under load, every instance stored with success is found again by C-FIND",
+    ),
+    Check(
+        "load.latency",
+        "the profile's load limits (p95_ms, p99_ms) per operation",
+        "under load, each operation's 95th and 99th percentile latency is within the limits",
+    ),
+    Check(
+        "load.errors",
+        "the profile's load limit max_error_rate per operation; PS3.7 C (status classes)",
+        "under load, each operation's share of failures is within the limit",
+    ),
+    Check(
+        "load.association.limit",
+        "PS3.8 9.3.4 (A-ASSOCIATE-RJ: result 2 rejected-transient, source 3, reason 2 "
+        "local-limit-exceeded), PS3.8 9.1.2 (ARTIM)",
+        "the declared number of concurrent associations is accepted, and one beyond is "
+        "answered (refused cleanly, or accepted) within the timeout, never left hanging",
+    ),
+]
+
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}
 
 

@@ -56,6 +56,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
         move_destinations=destinations,
         hl7_cancel=args.hl7_cancel,
         hl7_cancel_status=args.hl7_cancel_status,
+        max_associations=args.max_associations,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -306,6 +307,38 @@ def _add_analyze(sub) -> None:
     analyze.set_defaults(func=_cmd_analyze)
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    """``interopgate load``: its own process (``python -m interopgate.load``), since Locust
+    monkey-patches socket and threading with gevent for the whole process."""
+    import subprocess
+
+    from interopgate.load.options import check
+
+    problem = check(args)
+    if problem:
+        raise InteropGateError(problem)
+    rest = args.raw_argv[args.raw_argv.index("load") + 1 :]
+    return subprocess.run([sys.executable, "-m", "interopgate.load", *rest], check=False).returncode
+
+
+def _add_load(sub) -> None:
+    from interopgate.load.options import add_arguments
+
+    load = sub.add_parser(
+        "load",
+        help="load the target as the profile's modalities and order placers do (Locust)",
+        description="Headless, bounded load on Locust: modalities query the worklist every "
+        "load.query_interval s, report MPPS and store images; order placers send the "
+        "profile's create message at load.message_rate a second over MLLP. Prints p50/p95/"
+        "p99, throughput and errors per operation, checks that no acknowledged order and "
+        "no stored instance was lost, opens load.max_associations and one more, and writes "
+        "a JUnit verdict. Exit 0 pass, 1 a check failed, 2 bad input. --master / --worker "
+        "spread the users over machines (docs/load.md).",
+    )
+    add_arguments(load)
+    load.set_defaults(func=_cmd_load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interopgate",
@@ -366,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STATUS",
         help="with --hl7-cancel mark: the Scheduled Procedure Step Status (0040,0020) of a "
         f"cancelled item (default {DEFAULT_CANCEL_STATUS})",
+    )
+    site.add_argument(
+        "--max-associations",
+        type=int,
+        default=32,
+        metavar="N",
+        help="concurrent associations; beyond: A-ASSOCIATE-RJ transient, local-limit-exceeded "
+        "(default 32)",
     )
     site.add_argument("--duration", type=float, default=0, help=argparse.SUPPRESS)
     site.set_defaults(func=_cmd_site)
@@ -458,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments")
     emulate.set_defaults(func=_cmd_emulate)
     _add_analyze(sub)
+    _add_load(sub)
     return parser
 
 
@@ -465,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `interopgate checks | head` is fine
     args = build_parser().parse_args(argv)
+    args.raw_argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args))
     except InteropGateError as exc:

@@ -578,6 +578,51 @@ class HL7(Strict):
         return self
 
 
+class Load(Strict):
+    """``interopgate load`` (interopgate/load/): the traffic the device and the order
+    placer make at once, how long, and the limits that turn the figures into a verdict."""
+
+    users: int = Field(20, ge=1, le=10000, description="simulated systems in all")
+    spawn_rate: float = Field(10.0, gt=0, le=1000, description="users started per second")
+    duration: float = Field(60.0, gt=0, le=86400, description="seconds of traffic")
+    senders: int = Field(
+        1, ge=0, le=1000, description="of the users, order placers (EHR); the rest are modalities"
+    )
+    query_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between a modality's worklist queries"
+    )
+    images_per_procedure: int = Field(
+        3, ge=0, le=1000, description="images a modality stores per performed step"
+    )
+    message_rate: float = Field(
+        2.0, gt=0, le=10000, description="HL7 create messages per second, all senders together"
+    )
+    p95_ms: float = Field(2000.0, gt=0, description="per operation: 95th percentile limit")
+    p99_ms: float = Field(5000.0, gt=0, description="per operation: 99th percentile limit")
+    max_error_rate: float = Field(
+        0.0, ge=0, le=1, description="per operation: failed / all (0: none may fail)"
+    )
+    max_associations: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="the target's declared limit of concurrent associations; the limit "
+        "check opens that many and one more (none: no limit check)",
+    )
+    association_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds the association beyond the limit may take"
+    )
+
+    @model_validator(mode="after")
+    def _a_modality_remains(self) -> Load:
+        if self.senders >= self.users:
+            raise ValueError(
+                f"senders ({self.senders}) must leave at least one of the {self.users} "
+                "users to play a modality"
+            )
+        return self
+
+
 class KnownDeviation(Strict):
     """A documented departure: the check is reported as a known deviation (xfail)."""
 
@@ -596,6 +641,7 @@ class Profile(Strict):
     dicom: Dicom = Dicom()
     hl7: HL7 = HL7()
     emulate: Emulate = Emulate()  # the device as system under test
+    load: Load = Load()
     known_deviations: list[KnownDeviation] = []
 
     def target_provides(self, name: str) -> bool:

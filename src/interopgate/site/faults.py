@@ -563,6 +563,46 @@ _FAULTS = [
     ),
 ]
 
+# Faults that show only under load or at the association limit: the load command
+# (interopgate/load/) detects them, not the conformance suites; tests/test_load*.py prove
+# that each fails exactly its load.* check.
+_LOAD_FAULTS = [
+    Fault(
+        "hl7-order-dropped-under-load",
+        "hl7",
+        "1 create in 100 (S12, ORC-1 NW: the 1st, 101st, ...) is acknowledged AA/CA and "
+        "never reaches the worklist",
+        ("load.loss.orders",),
+    ),
+    Fault(
+        "storage-dropped-under-load",
+        "service",
+        "every 10th C-STORE is answered 0000H and the instance is not kept",
+        ("load.loss.instances",),
+    ),
+    Fault(
+        "storage-busy-under-load",
+        "service",
+        "every 10th C-STORE is refused with A700H (Out of Resources)",
+        ("load.errors",),
+    ),
+    Fault(
+        "storage-slow-under-load",
+        "service",
+        "every C-STORE is answered after 6 s",
+        ("load.latency",),
+    ),
+    Fault(
+        "association-limit-hang",
+        "service",
+        "an association beyond the site's max associations is never answered (no "
+        "A-ASSOCIATE-AC or -RJ) instead of being rejected transient, local-limit-exceeded",
+        ("load.association.limit",),
+    ),
+]
+_FAULTS += _LOAD_FAULTS
+LOAD_FAULTS = frozenset(fault.name for fault in _LOAD_FAULTS)
+
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}
 
 

@@ -82,6 +82,7 @@ class SiteConfig:
     move_destinations: dict[str, tuple[str, int]] = field(default_factory=dict)
     hl7_cancel: str = "remove"  # what an HL7 cancel does: "remove" | "mark" (profile hl7.cancel)
     hl7_cancel_status: str = "CANCELED"  # with "mark": Scheduled Procedure Step Status
+    max_associations: int = 32  # beyond: A-ASSOCIATE-RJ 2/3/2 local-limit-exceeded (PS3.8 9.3.4)
 
     def __post_init__(self) -> None:
         self.faults = frozenset(FaultSet(self.faults))  # UnknownFault (a ValueError) on a typo
@@ -97,6 +98,8 @@ class ReferenceSite:
         self._lock = threading.Lock()
         self._pdata_count: dict[int, int] = {}
         self._server = None
+        self._stores = 0  # C-STORE requests answered (the load faults count them)
+        self._released = threading.Event()  # set on stop: a held association goes
         self._relay: WireRelay | None = None
         self.faults = FaultSet(self.config.faults)
         self._find = FindResponder(self.faults)
@@ -117,7 +120,7 @@ class ReferenceSite:
         ae = AE(ae_title=self.config.ae_title)
         ae.maximum_pdu_size = self.config.max_pdu
         ae.require_called_aet = not self.has("any-called-ae")
-        ae.maximum_associations = 32
+        ae.maximum_associations = self.config.max_associations
         ae.network_timeout = 30
         syntaxes = [ImplicitVRLittleEndian] if self.has("implicit-only") else ALL_TRANSFER_SYNTAXES
         services = [sop.Verification, sop.ModalityWorklistInformationFind, *QUERY_MODELS]
@@ -156,7 +159,7 @@ class ReferenceSite:
             (evt.EVT_N_SET, self.mpps.on_set),
             (evt.EVT_N_ACTION, self.commitment.on_action),
             (evt.EVT_DATA_RECV, self._on_data),
-            (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
+            (evt.EVT_CONN_OPEN, self._on_conn_open),
         ]
         self._server = ae.start_server(
             (self.config.host, self.config.dicom_port), block=False, evt_handlers=handlers
@@ -187,6 +190,7 @@ class ReferenceSite:
         self.hl7_address = self._hl7.address
 
     def stop(self) -> None:
+        self._released.set()
         if self._hl7:
             self._hl7.stop()
             self._hl7 = None
@@ -239,6 +243,13 @@ class ReferenceSite:
             key = id(event.assoc)
             self._pdata_count[key] = self._pdata_count.get(key, 0) + 1
 
+    def _on_conn_open(self, event: evt.Event) -> None:
+        no_delay(event.assoc)
+        if self.has("association-limit-hang"):
+            others = [a for a in event.assoc.ae.active_associations if a.is_acceptor]
+            if len(others) >= self.config.max_associations:
+                self._released.wait(60)  # the defect: no A-ASSOCIATE-AC or -RJ, ever
+
     def _on_echo(self, event: evt.Event) -> int:
         return PROCESSING_FAILURE if self.has("echo-failure") else SUCCESS
 
@@ -254,6 +265,15 @@ class ReferenceSite:
         except Exception:
             return 0xC210  # Cannot understand (PS3.4 B.2.3)
         if self.has("storage-large-instance-dropped") and len(ds.get("PixelData") or b"") > 2**24:
+            return SUCCESS
+        with self._lock:
+            self._stores += 1
+            tenth = self._stores % 10 == 0
+        if self.has("storage-busy-under-load") and tenth:
+            return OUT_OF_RESOURCES
+        if self.has("storage-slow-under-load"):
+            self._released.wait(6.0)
+        if self.has("storage-dropped-under-load") and tenth:
             return SUCCESS
         if self.has("storage-coercion-without-warning") and "PatientName" in ds:
             ds.PatientName = str(ds.PatientName).upper()
