@@ -29,6 +29,13 @@ PROFILE_FOR = {
     "hl7-cancel-status-discontinued": OMI_MARK,
     "commitment-report-never-sent": SHORT_WAIT,
 }
+# TLS mode with access control (suites/dicom/test_security.py): every security fault.
+TLS_ACCESS = str(Path(__file__).parent / "profiles" / "valid" / "tls-access-control.yaml")
+PROFILE_FOR |= {
+    name: TLS_ACCESS
+    for name in FAULTS
+    if name.startswith(("tls-", "access-"))
+}
 
 
 @pytest.mark.parametrize(
