@@ -204,12 +204,17 @@ class GeneratedPKI:
     """A test CA (trustme) written to ``folder``: the server certificate for the
     loopback names, the device's client certificate, and the faulty ones."""
 
-    def __init__(self, folder: Path, names: tuple[str, ...] = LOOPBACK_NAMES) -> None:
+    def __init__(
+        self, folder: Path, names: tuple[str, ...] = LOOPBACK_NAMES, *, rsa: bool = False
+    ) -> None:
         import trustme  # only where certificates are made: the harness alone needs no PKI
 
+        # RSA where a server's cipher list has only ECDHE-RSA suites (DCMTK's BCP 195
+        # profile); trustme's default ECDSA elsewhere.
+        self._key_type = trustme.KeyType.RSA if rsa else trustme.KeyType.ECDSA
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self._ca = trustme.CA(organization_name="InteropGate test CA")
+        self._ca = trustme.CA(organization_name="InteropGate test CA", key_type=self._key_type)
         self.ca_file = folder / "ca.pem"
         self._ca.cert_pem.write_to_path(str(self.ca_file))
         self.names = names
@@ -217,7 +222,7 @@ class GeneratedPKI:
         self.client = self._issue("client", "interopgate-device")
 
     def _issue(self, stem: str, *names: str, **options: object) -> ServerCertificate:
-        leaf = self._ca.issue_cert(*names, **options)
+        leaf = self._ca.issue_cert(*names, key_type=self._key_type, **options)
         cert, key = self.folder / f"{stem}.pem", self.folder / f"{stem}.key"
         with cert.open("wb") as out:
             for pem in leaf.cert_chain_pems:
