@@ -31,11 +31,7 @@ PROFILE_FOR = {
 }
 # TLS mode with access control (suites/dicom/test_security.py): every security fault.
 TLS_ACCESS = str(Path(__file__).parent / "profiles" / "valid" / "tls-access-control.yaml")
-PROFILE_FOR |= {
-    name: TLS_ACCESS
-    for name in FAULTS
-    if name.startswith(("tls-", "access-"))
-}
+PROFILE_FOR |= {name: TLS_ACCESS for name in FAULTS if name.startswith(("tls-", "access-"))}
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ PACKAGE = Path(process.__file__).parent
 LAYERS = [
     {"running"},
     {"launch", "worklist_files", "preflight"},
-    {"dcmtk", "orthanc"},
+    {"dcmtk", "orthanc", "dcmtk_tls"},
     {"messagefoundry"},  # wlmscpfs plus an HL7 engine: builds on dcmtk
     {"embedded", "live", "process", "container"},
 ]

@@ -396,8 +396,7 @@ _CHECKS = [
     ),
     Check(
         "security.tls.plain_tcp_refused",
-        "PS3.15 B.9, IHE ITI TF-2 3.19.6.1 (a secure node refuses unauthenticated "
-        "connections)",
+        "PS3.15 B.9, IHE ITI TF-2 3.19.6.1 (a secure node refuses unauthenticated connections)",
         "where the profile says TLS is required, a plain TCP A-ASSOCIATE-RQ or MLLP frame "
         "gets no answer of the service",
     ),

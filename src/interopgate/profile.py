@@ -164,8 +164,9 @@ class Tls(Strict):
     cert_file: Path | None = Field(None, description="the device's client certificate (PEM)")
     key_file: Path | None = Field(None, description="the device's private key (PEM)")
     server_name: str | None = Field(
-        None, description="the host name or IP the target's certificate must carry; "
-        "unset = the target's host"
+        None,
+        description="the host name or IP the target's certificate must carry; "
+        "unset = the target's host",
     )
     requires_client_certificate: bool = Field(
         True, description="the target refuses a client without a certificate it trusts"
@@ -255,7 +256,11 @@ class ProcessTarget(TargetBase):
     # The names of targets.process.SERVERS, spelled out so the schema (and a type checker)
     # sees them without importing the launchers; tests/test_target_layout.py keeps both equal.
     server: Literal[
-        "dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc", "messagefoundry-wlmscpfs", "dcmtk-storescp-tls"
+        "dcmtk-wlmscpfs",
+        "dcmtk-dcmqrscp",
+        "orthanc",
+        "messagefoundry-wlmscpfs",
+        "dcmtk-storescp-tls",
     ]
     startup_timeout: float = Field(20.0, gt=0, le=300)
 

@@ -302,7 +302,9 @@ class ReferenceSite:
         wanted = str(query.get("PatientID", "") or "").strip()
         with self._lock:
             held = [*self.worklist, *self.instances.values()]
-        names = {str(ds.get("PatientName", "")) for ds in held if str(ds.get("PatientID", "")) == wanted}
+        names = {
+            str(ds.get("PatientName", "")) for ds in held if str(ds.get("PatientID", "")) == wanted
+        }
         return sorted(name for name in names if name)
 
     def _unique_at_level(self, level: str) -> list[Dataset]:
