@@ -36,6 +36,7 @@ LAYERS = [
     {"running"},
     {"launch", "worklist_files", "preflight"},
     {"dcmtk", "orthanc", "dcmtk_tls"},
+    {"orthanc_tls"},  # Orthanc's configuration plus TLS, with dcmtk_tls's endpoint helper
     {"messagefoundry"},  # wlmscpfs plus an HL7 engine: builds on dcmtk
     {"embedded", "live", "process", "container"},
 ]

@@ -261,6 +261,7 @@ class ProcessTarget(TargetBase):
         "orthanc",
         "messagefoundry-wlmscpfs",
         "dcmtk-storescp-tls",
+        "orthanc-tls",
     ]
     startup_timeout: float = Field(20.0, gt=0, le=300)
 

@@ -61,18 +61,24 @@ def _access(profile) -> list[str]:
     return ["calling-ae"] if access and access.refuses_unknown_calling_ae else []
 
 
+def _known_peers(profile) -> list[str]:
+    return ["calling-ae"] if profile.target.access_control else []
+
+
 PARAMETERS = {
     "tls_service": _services,
     "tls_required_service": _required,
     "client_auth_service": _client_auth,
     "access_control": _access,
+    "known_peers": _known_peers,
 }
 WHAT = {
     "tls_service": "TLS service (target.tls.services)",
     "tls_required_service": "service with TLS required (target.tls.mode: required)",
     "client_auth_service": "service requiring client certificates "
     "(target.tls.requires_client_certificate)",
-    "access_control": "calling AE access control (target.access_control)",
+    "access_control": "calling AE refused at association (target.access_control)",
+    "known_peers": "calling AE access control (target.access_control)",
 }
 
 
@@ -203,7 +209,7 @@ def test_unknown_calling_ae_rejected(check, profile, target, transcript, access_
 
 @pytest.mark.check("security.access.no_patient_data")
 def test_no_patient_data_to_unknown_peer(
-    check, profile, target, transcript, access_control, query_data
+    check, profile, target, transcript, known_peers, query_data
 ):
     """Ask, as an unknown calling AE, for a patient the target holds (the seeded data)."""
     worklist = profile.target_provides("ModalityWorklistFind")

@@ -45,12 +45,14 @@ from interopgate.targets.launch import (
 )
 from interopgate.targets.messagefoundry import MessageFoundrySite
 from interopgate.targets.orthanc import Orthanc
+from interopgate.targets.orthanc_tls import OrthancTls
 from interopgate.targets.running import RunningTarget
 
 # The process servers by the name a profile gives as ``target.server``; ProcessTarget's
 # Literal in profile.py lists the same names (tests/test_target_layout.py keeps them equal).
 SERVERS: dict[str, type[Server]] = {
-    server.name: server for server in (Wlmscpfs, Dcmqrscp, Orthanc, MessageFoundrySite, StorescpTls)
+    server.name: server
+    for server in (Wlmscpfs, Dcmqrscp, Orthanc, MessageFoundrySite, StorescpTls, OrthancTls)
 }
 
 START_ATTEMPTS = 3  # a port picked free can be taken before the server binds it
