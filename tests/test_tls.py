@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
@@ -167,3 +168,48 @@ def test_security_checks_against_real_tls_servers(run_suites, server, expect_pas
 def test_tls_profile_loads():
     loaded = load_profile(str(PROFILES / "targets" / "dcmtk-tls.yaml"), PROFILES)
     assert loaded.profile.target.tls.mode == "required"
+
+
+def _live_profile(tmp_path, site, tls: dict) -> Path:
+    host, port = site.dicom_address
+    path = tmp_path / "live-tls.yaml"
+    target = {
+        "kind": "live",
+        "host": host,
+        "dicom_port": port,
+        "called_ae": "IG_PACS",
+        "hl7_port": site.hl7_address[1],
+        "tls": {"mode": "required", "services": ["dicom", "hl7"], **tls},
+        "access_control": {"refuses_unknown_calling_ae": True},
+    }
+    path.write_text(yaml.safe_dump({"extends": "agfa-cr", "target": target}))
+    return path
+
+
+def test_live_target_over_tls_with_the_profile_files(run_suites, tmp_path):
+    """A live target speaking TLS: the CA and device certificate come from the profile."""
+    config = SiteConfig(
+        tls_mode="required",
+        tls_services=frozenset({"dicom", "hl7"}),
+        tls_dir=tmp_path / "pki",
+        known_calling_aes=frozenset({"AGFA_CR1"}),
+    )
+    with ReferenceSite(config) as site:
+        files = site.security.client_files
+        tls = {"ca_file": str(files.ca_file), "cert_file": str(files.cert_file)}
+        tls |= {"key_file": str(files.key_file), "server_name": files.server_name}
+        profile = _live_profile(tmp_path, site, tls)
+        result, junit = run_suites(f"--profile={profile}", "-k", "security or echo or ack")
+    cases = read_cases(junit)
+    passed = {c.properties.get("check") for c in cases if c.outcome == "passed"}
+    assert result.ret == 0, result.stdout.str()
+    assert TLS_CHECKS | {"security.access.unknown_calling_ae", "dicom.association.echo"} <= passed
+
+
+def test_missing_ca_file_is_one_sentence(run_suites, tmp_path):
+    with ReferenceSite(SiteConfig()) as site:
+        profile = _live_profile(tmp_path, site, {"ca_file": str(tmp_path / "none.pem")})
+        result, _ = run_suites(f"--profile={profile}")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 3, output
+    assert "target.tls.ca_file: cannot load" in output and "Traceback" not in output

@@ -17,6 +17,7 @@ variants the site's faults serve (expired, another host's, another CA's).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import socket
 import ssl
@@ -24,6 +25,9 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from interopgate.errors import TargetError
 
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2  # BCP 195 (RFC 9325 3.1.1)
 # What a client speaks to learn whether the peer still takes a pre-BCP 195 version:
@@ -57,13 +61,31 @@ def client_context(files: TlsFiles, *, verify: bool = True) -> ssl.SSLContext:
     is judged by its own check), the device's certificate presented when it has one."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = MINIMUM_VERSION
-    context.load_verify_locations(cafile=str(files.ca_file))
+    with _reading("ca_file", files.ca_file):
+        context.load_verify_locations(cafile=str(files.ca_file))
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if files.cert_file is not None:
-        context.load_cert_chain(str(files.cert_file), str(files.key_file or files.cert_file))
+        with _reading("cert_file/key_file", files.cert_file):
+            context.load_cert_chain(str(files.cert_file), str(files.key_file or files.cert_file))
     return context
+
+
+@contextlib.contextmanager
+def _reading(key: str, path: Path) -> Iterator[None]:
+    """A missing or unreadable PEM file is one sentence naming the profile key."""
+    try:
+        yield
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise TargetError(f"target.tls.{key}: cannot load {path}: {reason}") from None
+
+
+def with_tls(endpoint: Any, files: TlsFiles, verify: bool = True) -> Any:
+    """A DICOM endpoint (dicom.association.Endpoint) with the device's TLS context."""
+    context = client_context(files, verify=verify)
+    return dataclasses.replace(endpoint, ssl_context=context, server_name=files.server_name)
 
 
 def legacy_client_context(files: TlsFiles) -> ssl.SSLContext:

@@ -10,24 +10,16 @@ takes any calling and called AE title (storescp has no access control).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import SeedReceipt, StoreSeeder
 from interopgate.targets.launch import Launch, Ports, Server, endpoint_on
-from interopgate.tls import GeneratedPKI, TlsFiles, client_context
-
-
-def with_tls(endpoint: Endpoint, files: TlsFiles, verify: bool = True) -> Endpoint:
-    """The endpoint with the device's TLS context for these files."""
-    context = client_context(files, verify=verify)
-    return dataclasses.replace(endpoint, ssl_context=context, server_name=files.server_name)
+from interopgate.tls import GeneratedPKI, with_tls
 
 
 class StoreOnlySeeder(StoreSeeder):

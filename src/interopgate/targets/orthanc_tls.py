@@ -18,11 +18,10 @@ from pathlib import Path
 
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import StoreSeeder
-from interopgate.targets.dcmtk_tls import with_tls
 from interopgate.targets.launch import HOST, Launch, Ports, endpoint_on
 from interopgate.targets.orthanc import Orthanc, orthanc_config
 from interopgate.targets.worklist_files import WorklistFileSeeder
-from interopgate.tls import GeneratedPKI
+from interopgate.tls import GeneratedPKI, with_tls
 
 
 class OrthancTls(Orthanc):

@@ -28,7 +28,7 @@ from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import WorklistFeed
 from interopgate.targets.dcmtk import Dcmqrscp, Wlmscpfs
-from interopgate.targets.dcmtk_tls import StorescpTls, with_tls
+from interopgate.targets.dcmtk_tls import StorescpTls
 from interopgate.targets.launch import (
     HOST,
     Companion,
@@ -47,6 +47,7 @@ from interopgate.targets.messagefoundry import MessageFoundrySite
 from interopgate.targets.orthanc import Orthanc
 from interopgate.targets.orthanc_tls import OrthancTls
 from interopgate.targets.running import RunningTarget
+from interopgate.tls import with_tls
 
 # The process servers by the name a profile gives as ``target.server``; ProcessTarget's
 # Literal in profile.py lists the same names (tests/test_target_layout.py keeps them equal).
