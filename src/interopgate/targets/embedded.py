@@ -4,7 +4,10 @@ The site plays the target the profile describes, also where the standard leaves 
 behaviour to the site: what an HL7 cancel does to the worklist item (``hl7.cancel``:
 remove it, or keep it with ``hl7.cancel_status``; PS3.3 C.4.10 has no Defined Term for
 a cancelled step). So the launcher takes the profile's ``hl7:`` section too, and the
-site starts configured: nothing is changed on it once it runs.
+site starts configured: nothing is changed on it once it runs. The same goes for
+``target.tls`` and ``target.access_control``: the site starts in TLS mode with a test CA
+of its own (site/security.py), whose CA and device certificate the harness is then
+given, and with the device's AE title among the calling AEs it knows.
 """
 
 from __future__ import annotations
