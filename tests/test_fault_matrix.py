@@ -37,6 +37,9 @@ ARGS_FOR = {
     for name, fault in FAULTS.items()
     if any(check.startswith("robustness.") for check in fault.breaks)
 }
+# TLS mode with access control (suites/dicom/test_security.py): every security fault.
+TLS_ACCESS = str(Path(__file__).parent / "profiles" / "valid" / "tls-access-control.yaml")
+PROFILE_FOR |= {name: TLS_ACCESS for name in FAULTS if name.startswith(("tls-", "access-"))}
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ SITE = Path(catalogue.__file__).parent
 FAULT_SHAPE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
 NOT_FAULTS = {"wire-relay"}  # the relay thread's name (site/wire.py)
 LAYER_MODULES = {
-    "service": {"pacs.py", "find.py", "mpps.py", "commitment.py"},
+    "service": {"pacs.py", "find.py", "mpps.py", "commitment.py", "security.py"},
     "wire": {"wire.py"},
     "hl7": {"hl7_ack.py", "hl7_orders.py", "hl7_listener.py"},
 }

@@ -35,7 +35,8 @@ PACKAGE = Path(process.__file__).parent
 LAYERS = [
     {"running"},
     {"launch", "worklist_files", "preflight"},
-    {"dcmtk", "orthanc"},
+    {"dcmtk", "orthanc", "dcmtk_tls"},
+    {"orthanc_tls"},  # Orthanc's configuration plus TLS, with dcmtk_tls's endpoint helper
     {"messagefoundry"},  # wlmscpfs plus an HL7 engine: builds on dcmtk
     {"embedded", "live", "process", "container"},
 ]

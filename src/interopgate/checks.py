@@ -538,6 +538,43 @@ _CHECKS += [
         "the declared number of concurrent associations is accepted, and one beyond is "
         "answered (refused cleanly, or accepted) within the timeout, never left hanging",
     ),
+    # Transport security and access control (suites/security/)
+    Check(
+        "security.tls.version",
+        "PS3.15 B.9 (BCP 195 TLS Secure Transport Connection Profile), BCP 195 "
+        "(RFC 9325 3.1.1: TLS 1.2 or later, never TLS 1.0/1.1)",
+        "the negotiated TLS version is 1.2 or later and a client offering only TLS 1.0/1.1 "
+        "is refused",
+    ),
+    Check(
+        "security.tls.server_certificate",
+        "PS3.15 B.1 (peer authentication by X.509 certificate), RFC 5280 6.1, RFC 6125 6",
+        "the target's certificate chains to the profile's CA, is within its validity and "
+        "names the target's host",
+    ),
+    Check(
+        "security.tls.untrusted_client",
+        "PS3.15 B.1, IHE ITI TF-2 3.19.6 (ATNA Authenticate Node: both sides authenticated)",
+        "a client whose certificate no trusted CA issued is refused",
+    ),
+    Check(
+        "security.tls.plain_tcp_refused",
+        "PS3.15 B.9, IHE ITI TF-2 3.19.6.1 (a secure node refuses unauthenticated connections)",
+        "where the profile says TLS is required, a plain TCP A-ASSOCIATE-RQ or MLLP frame "
+        "gets no answer of the service",
+    ),
+    Check(
+        "security.access.unknown_calling_ae",
+        "PS3.8 9.3.4 (A-ASSOCIATE-RJ, source 1, reason 3: calling-AE-title-not-recognized)",
+        "an association from a calling AE title the target does not know is rejected with "
+        "source 1 (service-user), reason 3",
+    ),
+    Check(
+        "security.access.no_patient_data",
+        "PS3.7 C.4 (Error Comment (0000,0902)), IHE ITI TF-1 9 (ATNA: patient data only "
+        "to authorized nodes)",
+        "a peer the target does not know gets no patient's name in an Error Comment",
+    ),
 ]
 
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}

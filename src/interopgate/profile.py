@@ -147,6 +147,56 @@ class Device(Strict):
     model: str | None = None
 
 
+class Tls(Strict):
+    """Transport security the target offers (PS3.15 B.9/B.10 BCP 195 TLS profiles; MLLP
+    over TLS as IHE ITI TF-2 3.19 ATNA). Without ``ca_file`` an embedded or process
+    target makes its own test CA at start and hands the harness its files."""
+
+    mode: Literal["required", "optional"] = Field(
+        "required",
+        description="required: the target takes TLS only (plain TCP is refused); "
+        "optional: it takes TLS and plain TCP on the same port",
+    )
+    services: list[Literal["dicom", "hl7"]] = Field(
+        ["dicom"], min_length=1, description="where TLS is spoken: DICOM, MLLP or both"
+    )
+    ca_file: Path | None = Field(None, description="the CA the target's certificate chains to")
+    cert_file: Path | None = Field(None, description="the device's client certificate (PEM)")
+    key_file: Path | None = Field(None, description="the device's private key (PEM)")
+    server_name: str | None = Field(
+        None,
+        description="the host name or IP the target's certificate must carry; "
+        "unset = the target's host",
+    )
+    requires_client_certificate: bool = Field(
+        True, description="the target refuses a client without a certificate it trusts"
+    )
+    verify: Literal["every-connection", "certificate-check"] = Field(
+        "every-connection",
+        description="every-connection: each association checks the target's certificate; "
+        "certificate-check: only security.tls.server_certificate judges it, the other "
+        "checks talk over TLS without checking it (one defect fails one check)",
+    )
+
+    @model_validator(mode="after")
+    def _key_with_cert(self) -> Tls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls: cert_file and key_file go together")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("tls: cert_file needs the ca_file the target's certificate chains to")
+        return self
+
+
+class AccessControl(Strict):
+    """Which calling AE titles the target serves (PS3.8 9.3.4: an unknown one is
+    refused with A-ASSOCIATE-RJ source 1, reason 3)."""
+
+    refuses_unknown_calling_ae: bool = True
+    known_calling_aes: list[AETitle] = Field(
+        [], description="calling AE titles the target knows besides the device's own"
+    )
+
+
 class TargetBase(Strict):
     """What every target kind shares: the called AE and what the target promises."""
 
@@ -171,6 +221,10 @@ class TargetBase(Strict):
         "promises for an abstract syntax it does not support: 3 (abstract-syntax-not-"
         "supported), 2 or 1; unset = any rejection (1, 2 or 3), since PS3.8 9.3.3.2 and "
         "7.1.1.14 leave the choice to the acceptor",
+    )
+    tls: Tls | None = Field(None, description="the target speaks TLS (unset: plain TCP)")
+    access_control: AccessControl | None = Field(
+        None, description="the target refuses calling AE titles it does not know"
     )
 
 
@@ -201,7 +255,14 @@ class ProcessTarget(TargetBase):
     kind: Literal["process"]
     # The names of targets.process.SERVERS, spelled out so the schema (and a type checker)
     # sees them without importing the launchers; tests/test_target_layout.py keeps both equal.
-    server: Literal["dcmtk-wlmscpfs", "dcmtk-dcmqrscp", "orthanc", "messagefoundry-wlmscpfs"]
+    server: Literal[
+        "dcmtk-wlmscpfs",
+        "dcmtk-dcmqrscp",
+        "orthanc",
+        "messagefoundry-wlmscpfs",
+        "dcmtk-storescp-tls",
+        "orthanc-tls",
+    ]
     startup_timeout: float = Field(20.0, gt=0, le=300)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -55,9 +56,21 @@ class Endpoint:
     called_ae: str
     connect_timeout: float = 5.0
     dimse_timeout: float = 10.0
+    # DICOM TLS (PS3.15 B.9): the context every association opens with, and the name the
+    # peer's certificate must carry; None = plain TCP.
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    server_name: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.called_ae}@{self.host}:{self.port}"
+        tls = " (TLS)" if self.ssl_context is not None else ""
+        return f"{self.called_ae}@{self.host}:{self.port}{tls}"
+
+    @property
+    def tls_args(self) -> tuple[ssl.SSLContext, str | None] | None:
+        """What ``AE.associate(tls_args=...)`` takes, or None for plain TCP."""
+        if self.ssl_context is None:
+            return None
+        return self.ssl_context, self.server_name or self.host
 
 
 @dataclass(frozen=True)
@@ -217,6 +230,7 @@ def open_association(
         ae_title=called_ae or endpoint.called_ae,
         max_pdu=max_pdu,
         evt_handlers=handlers,
+        tls_args=endpoint.tls_args,  # type: ignore[arg-type]
     )
     negotiation.aborted = assoc.is_aborted
     try:

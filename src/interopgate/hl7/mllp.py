@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -194,6 +195,9 @@ class MLLPClient:
     # Observers of every client's raw bytes (the wire capture, evidence/capture.py),
     # called as tap("open" | "sent" | "received" | "closed", socket, data).
     taps: ClassVar[list[Callable[[str, socket.socket, bytes], None]]] = []
+    # MLLP over TLS (IHE ITI TF-2 3.19): address -> (context, the name its certificate
+    # carries), registered by the target that speaks it, so every client to it uses TLS.
+    tls: ClassVar[dict[tuple[str, int], tuple[ssl.SSLContext, str]]] = {}
 
     def __init__(
         self,
@@ -259,6 +263,9 @@ class MLLPClient:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             self._sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+            if self.address in self.tls:
+                context, name = self.tls[self.address]
+                self._sock = context.wrap_socket(self._sock, server_hostname=name)
             self._tap("open", self._sock, b"")
             self.note(f"MLLP connection open to {self.address[0]}:{self.address[1]}")
         return self._sock
@@ -498,8 +505,10 @@ class MLLPListener:
         port: int = 0,
         idle_timeout: float = 60,
         reader: Callable[[], FrameReader] = FrameReader,
+        ssl_context: Any = None,
     ) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context  # an ssl.SSLContext (or tls.PlainOrTls): MLLP over TLS
         self._new_reader = reader  # how a connection's bytes become frames
         self.received: list[Frame] = []
         self._lock = threading.Lock()
@@ -543,6 +552,11 @@ class MLLPListener:
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int], idle_timeout: float) -> None:
         sock.settimeout(idle_timeout)
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(sock, server_side=True)
+            except OSError:  # a failed handshake (ssl.SSLError is an OSError)
+                return
         reader = self._new_reader()
         connection = Connection(peer)
         while True:

@@ -561,6 +561,50 @@ _FAULTS = [
         "the MLLP listener stops when a frame does not begin with an MSH segment",
         ("robustness.hl7.survives",),
     ),
+    # Transport security and access control faults (site/security.py; TLS-mode profile)
+    Fault(
+        "tls-legacy-versions-accepted",
+        "service",
+        "the site still negotiates TLS 1.0 and 1.1 (BCP 195 forbids them)",
+        ("security.tls.version",),
+    ),
+    Fault(
+        "tls-expired-certificate",
+        "service",
+        "the site serves a certificate of the right CA and names whose validity has ended",
+        ("security.tls.server_certificate",),
+    ),
+    Fault(
+        "tls-wrong-host-certificate",
+        "service",
+        "the site serves a certificate of the right CA issued for another host",
+        ("security.tls.server_certificate",),
+    ),
+    Fault(
+        "tls-untrusted-client-accepted",
+        "service",
+        "the site lets in a client whose certificate no trusted CA issued",
+        ("security.tls.untrusted_client",),
+    ),
+    Fault(
+        "tls-plain-tcp-accepted",
+        "service",
+        "the site takes plain TCP on its TLS port although TLS is required",
+        ("security.tls.plain_tcp_refused",),
+    ),
+    Fault(
+        "access-unknown-calling-ae-accepted",
+        "service",
+        "the site serves any calling AE title although access control is on",
+        ("security.access.unknown_calling_ae",),
+    ),
+    Fault(
+        "access-refusal-names-patient",
+        "service",
+        "an unknown calling AE gets its association, and its C-FIND is refused 0124H "
+        "with the held patient's name in the Error Comment",
+        ("security.access.unknown_calling_ae", "security.access.no_patient_data"),
+    ),
 ]
 
 # Faults that show only under load or at the association limit: the load command

@@ -41,6 +41,7 @@ class HL7Interface:
         strict: bool = True,
         cancel: str = "remove",
         cancel_status: str = "CANCELED",
+        ssl_context: object = None,  # MLLP over TLS: site/security.py's context
     ) -> None:
         self.faults = faults if isinstance(faults, FaultSet) else FaultSet(faults)
         self.acks = AckPolicy(self.faults, EVENTS)
@@ -59,7 +60,9 @@ class HL7Interface:
         )
         if "hl7-dies-without-msh" in self.faults:
             reader = functools.partial(DiesWithoutMSHReader, self.stop)
-        self._listener = MLLPListener(self.handle, host, port, reader=reader)
+        self._listener = MLLPListener(
+            self.handle, host, port, reader=reader, ssl_context=ssl_context
+        )
 
     @property
     def cancel(self) -> str:

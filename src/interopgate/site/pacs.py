@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -30,6 +31,7 @@ from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
 from interopgate.site.matching import MatchOptions, dataset_matches
 from interopgate.site.mpps import MppsSCP
+from interopgate.site.security import SiteSecurity
 from interopgate.site.wire import WireRelay
 
 log = logging.getLogger("interopgate.site")
@@ -83,6 +85,12 @@ class SiteConfig:
     hl7_cancel: str = "remove"  # what an HL7 cancel does: "remove" | "mark" (profile hl7.cancel)
     hl7_cancel_status: str = "CANCELED"  # with "mark": Scheduled Procedure Step Status
     max_associations: int = 32  # beyond: A-ASSOCIATE-RJ 2/3/2 local-limit-exceeded (PS3.8 9.3.4)
+    # Transport security and access control (site/security.py; profile target.tls and
+    # target.access_control): "off" | "required" | "optional", on DICOM and/or HL7.
+    tls_mode: str = "off"
+    tls_services: frozenset[str] = frozenset({"dicom"})
+    tls_dir: Path | None = None  # where the site writes its own test PKI
+    known_calling_aes: frozenset[str] | None = None  # None: every calling AE is served
 
     def __post_init__(self) -> None:
         self.faults = frozenset(FaultSet(self.faults))  # UnknownFault (a ValueError) on a typo
@@ -108,6 +116,7 @@ class ReferenceSite:
             self.faults, self._held_class, self.config.ae_title, self.config.move_destinations
         )
         self._hl7 = None  # site/hl7_listener.HL7Interface, started with the SCP
+        self.security: SiteSecurity | None = None  # made at start (its PKI, its contexts)
         self.dicom_address: tuple[str, int] = (self.config.host, 0)
         self.hl7_address: tuple[str, int] = (self.config.host, 0)
 
@@ -149,6 +158,10 @@ class ReferenceSite:
 
     def start(self) -> ReferenceSite:
         ae = self._build_ae()
+        cfg = self.config
+        self.security = SiteSecurity(self.faults, cfg.tls_mode, cfg.tls_dir, cfg.known_calling_aes)
+        ae.require_calling_aet = self.security.required_calling_aes()
+        dicom_tls = self.security.ssl_context() if "dicom" in cfg.tls_services else None
         handlers = [
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
@@ -162,7 +175,10 @@ class ReferenceSite:
             (evt.EVT_CONN_OPEN, self._on_conn_open),
         ]
         self._server = ae.start_server(
-            (self.config.host, self.config.dicom_port), block=False, evt_handlers=handlers
+            (self.config.host, self.config.dicom_port),
+            block=False,
+            evt_handlers=handlers,
+            ssl_context=dicom_tls,  # type: ignore[arg-type]  # or tls.PlainOrTls
         )
         address = self._server.server_address[:2]
         wire_faults = self.faults.layer("wire")
@@ -178,6 +194,7 @@ class ReferenceSite:
         """The HL7 (MLLP) interface feeding the worklist (IHE RAD SWF), beside the SCP."""
         from interopgate.site.hl7_listener import HL7Interface
 
+        security = self.security or SiteSecurity(self.faults, "off", None, None)
         self._hl7 = HL7Interface(
             self.add_worklist_items,
             self.remove_worklist_items,
@@ -186,6 +203,7 @@ class ReferenceSite:
             port=self.config.hl7_port,
             cancel=self.config.hl7_cancel,
             cancel_status=self.config.hl7_cancel_status,
+            ssl_context=security.ssl_context() if "hl7" in self.config.tls_services else None,
         ).start()
         self.hl7_address = self._hl7.address
 
@@ -282,6 +300,11 @@ class ReferenceSite:
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
+        assert self.security is not None
+        refusal = self.security.refusal(event.assoc.requestor.ae_title, self._names_of(query))
+        if refusal is not None:
+            yield refusal, None
+            return
         worklist = event.context.abstract_syntax == sop.ModalityWorklistInformationFind
         if worklist:
             with self._lock:
@@ -293,6 +316,16 @@ class ReferenceSite:
                 return
             candidates = self._unique_at_level(level)
         yield from self._find.respond(event, query, candidates, worklist)
+
+    def _names_of(self, query: Dataset) -> list[str]:
+        """The held patients' names for the query's Patient ID (what a leak would name)."""
+        wanted = str(query.get("PatientID", "") or "").strip()
+        with self._lock:
+            held = [*self.worklist, *self.instances.values()]
+        names = {
+            str(ds.get("PatientName", "")) for ds in held if str(ds.get("PatientID", "")) == wanted
+        }
+        return sorted(name for name in names if name)
 
     def _unique_at_level(self, level: str) -> list[Dataset]:
         key = LEVEL_KEYS[level]

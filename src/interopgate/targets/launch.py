@@ -241,7 +241,12 @@ def answers_echo(endpoint: Endpoint, calling_ae: str, timeout: float = 2.0) -> b
     ae.dimse_timeout = timeout * 2
     ae.add_requested_context(sop.Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
     try:
-        assoc = ae.associate(endpoint.host, endpoint.port, ae_title=endpoint.called_ae)
+        assoc = ae.associate(
+            endpoint.host,
+            endpoint.port,
+            ae_title=endpoint.called_ae,
+            tls_args=endpoint.tls_args,  # type: ignore[arg-type]  # DICOM TLS, PS3.15 B.9
+        )
         if not assoc.is_established:
             return False
         status = assoc.send_c_echo()

@@ -11,20 +11,42 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from interopgate.dicom.association import Endpoint
 from interopgate.profile import LiveTarget
 from interopgate.seeding import StoreSeeder, WorklistFeed
 from interopgate.targets.launch import endpoint_on
 from interopgate.targets.preflight import require
 from interopgate.targets.running import RunningTarget
+from interopgate.tls import TlsFiles, client_context, files_from_profile, registered_mllp, with_tls
 
 
 @contextlib.contextmanager
 def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[RunningTarget]:
     endpoint = endpoint_on(target, target.dicom_port, host=target.host)
     hl7_address = (target.host, target.hl7_port) if target.hl7_port else None
-    require(endpoint, calling_ae, hl7_address)
+    tls, files = target.tls, files_from_profile(target.tls, target.host)
+    mllp_tls: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if tls is not None and files is not None:  # the profile's CA and device certificate
+        verify = tls.verify == "every-connection"
+        if "dicom" in tls.services:
+            endpoint = with_tls(endpoint, files, verify)
+        if "hl7" in tls.services:
+            context = client_context(files, verify=verify)
+            mllp_tls = registered_mllp(hl7_address, context, files.server_name)
+    with mllp_tls:
+        require(endpoint, calling_ae, hl7_address)
+        yield _running(target, calling_ae, endpoint, hl7_address, files)
+
+
+def _running(
+    target: LiveTarget,
+    calling_ae: str,
+    endpoint: Endpoint,
+    hl7_address: tuple[str, int] | None,
+    files: TlsFiles | None,
+) -> RunningTarget:
     hl7 = f", HL7 {target.host}:{target.hl7_port}" if target.hl7_port else ""
-    yield RunningTarget(
+    return RunningTarget(
         kind="live",
         description=f"live DICOM {endpoint}{hl7}",
         endpoint=endpoint,
@@ -33,4 +55,5 @@ def start(target: LiveTarget, calling_ae: str, work_dir: Path) -> Iterator[Runni
         seeder=StoreSeeder(
             endpoint, calling_ae, worklist_feed=WorklistFeed(hl7_address) if hl7_address else None
         ),
+        details={"tls": files} if files else {},
     )

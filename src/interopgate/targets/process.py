@@ -28,6 +28,7 @@ from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import WorklistFeed
 from interopgate.targets.dcmtk import Dcmqrscp, Wlmscpfs
+from interopgate.targets.dcmtk_tls import StorescpTls
 from interopgate.targets.launch import (
     HOST,
     Companion,
@@ -44,12 +45,15 @@ from interopgate.targets.launch import (
 )
 from interopgate.targets.messagefoundry import MessageFoundrySite
 from interopgate.targets.orthanc import Orthanc
+from interopgate.targets.orthanc_tls import OrthancTls
 from interopgate.targets.running import RunningTarget
+from interopgate.tls import with_tls
 
 # The process servers by the name a profile gives as ``target.server``; ProcessTarget's
 # Literal in profile.py lists the same names (tests/test_target_layout.py keeps them equal).
 SERVERS: dict[str, type[Server]] = {
-    server.name: server for server in (Wlmscpfs, Dcmqrscp, Orthanc, MessageFoundrySite)
+    server.name: server
+    for server in (Wlmscpfs, Dcmqrscp, Orthanc, MessageFoundrySite, StorescpTls, OrthancTls)
 }
 
 START_ATTEMPTS = 3  # a port picked free can be taken before the server binds it
@@ -162,6 +166,9 @@ def _start_with_retries(
         data_dir.mkdir()
         launch = server.prepare(binary, target, calling_ae, data_dir, ports)
         endpoint = endpoint_on(target, ports.dicom)
+        if "tls" in launch.details:  # a server made its own test CA (targets/dcmtk_tls.py)
+            verify = target.tls is None or target.tls.verify == "every-connection"
+            endpoint = with_tls(endpoint, launch.details["tls"], verify)
         processes = [ServerProcess(launch.argv, log_path, data_dir).start()]
         try:
             _wait_for_server(processes[0], endpoint, calling_ae, target.startup_timeout)
