@@ -338,6 +338,17 @@ class Storage(Strict):
         "demographics reconciled from the worklist; 'private' for private elements): "
         "every other difference in the retrieved instance fails the round trip",
     )
+    silent_coercions: list[str] = Field(
+        [],
+        description="attribute keywords the target changes without a warning status, as "
+        "its conformance statement says; any other change must come with B000H/B006H/B007H",
+    )
+    restore: Literal["accept-overwrite", "accept-keep", "refuse"] = Field(
+        "accept-overwrite",
+        description="a second C-STORE of the same SOP Instance UID: accepted and the new "
+        "copy kept, accepted and the first kept, or refused with a failure status; "
+        "never a second instance",
+    )
 
 
 class Dicom(Strict):

@@ -44,11 +44,25 @@ def _proposed_and_provided(name: str):
 # The services the modality uses after the worklist (IHE RAD-6/7, RAD-10): applicable
 # only where the device proposes them and the target's conformance statement provides
 # them (target.provides); wlmscpfs, dcmqrscp and Orthanc provide neither.
+def _provided(*names: str):
+    """The named classes the target provides: the harness retrieves as its own SCU,
+    whether or not the device proposes C-MOVE or C-GET (target.provides)."""
+
+    def values(profile) -> list[str]:
+        return [name for name in names if profile.target_provides(name)]
+
+    return values
+
+
 PARAMETERS = {
     "mpps_sop_class": _proposed_and_provided("MPPS"),
     "commitment_sop_class": _proposed_and_provided("StorageCommitmentPushModel"),
+    "retrieve_move_class": _provided("StudyRootMove", "PatientRootMove"),
+    "retrieve_get_class": _provided("StudyRootGet", "PatientRootGet"),
 }
 WHAT = {
+    "retrieve_move_class": "C-MOVE information model the target provides (target.provides)",
+    "retrieve_get_class": "C-GET information model the target provides (target.provides)",
     "mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)",
     "commitment_sop_class": "Storage Commitment Push Model proposed and provided "
     "(dicom.propose, target.provides)",
