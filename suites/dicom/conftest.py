@@ -25,7 +25,6 @@ from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
 from interopgate import seeding
 from interopgate.dicom import uids
-from interopgate.dicom.listener import DeviceListener
 from interopgate.errors import TargetUnavailable
 from interopgate.plugin.state import run_state
 from interopgate.suite_support import parametrize_from_profile
@@ -71,22 +70,6 @@ WHAT = {
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
-
-
-@pytest.fixture(scope="session")
-def device_listener(profile, target) -> Iterator[DeviceListener]:
-    """The device's own SCP at the address the target knows it by (C-MOVE destination,
-    Storage Commitment reports on a new association). A target that knows none gets a
-    listener that is not started: reports can then only come on the device's own
-    association."""
-    ae_title = profile.device.ae_title
-    classes = [uid for uid in profile.dicom.proposed_uids() if uids.is_storage(uid)]
-    if target.move_destination is None:
-        yield DeviceListener(ae_title, "127.0.0.1", 0, classes)
-        return
-    ae_title, host, port = target.move_destination
-    with DeviceListener(ae_title, host, port, classes) as listener:
-        yield listener
 
 
 @dataclass

@@ -584,7 +584,11 @@ _FAULTS += [
         "service",
         "a stored instance is kept with Modality (Type 1) zero-length: the retrieved object "
         "is no longer a valid instance of its IOD",
-        ("dicom.storage.round_trip", "dicom.storage.iod_preserved"),
+        (
+            "dicom.storage.round_trip",
+            "dicom.storage.coercion_announced",
+            "dicom.storage.iod_preserved",
+        ),
     ),
 ]
 
