@@ -751,7 +751,7 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
     targets_dir = profiles_dir / "targets"
     path = resolve_path(spec, targets_dir)
     doc = _read_yaml(path)
-    unknown = set(doc.data) - {"target", "known_deviations", "description", "hl7"}
+    unknown = set(doc.data) - {"target", "known_deviations", "description", "hl7", "dicom"}
     if unknown:
         key = sorted(unknown)[0]
         raise ProfileError(
@@ -766,12 +766,27 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
             "belongs to the device profile; a target profile's hl7 section holds what the "
             f"site decides: {', '.join(sorted(_SITE_HL7_KEYS))}"
         )
+    dicom = doc.data.get("dicom") or {}
+    storage = dicom.get("storage") if isinstance(dicom, dict) else None
+    if (
+        not isinstance(dicom, dict)
+        or set(dicom) - {"storage"}
+        or not isinstance(storage or {}, dict)
+        or set(storage or {}) - _SITE_STORAGE_KEYS
+    ):
+        raise ProfileError(
+            f"{path}:{doc.lines.get(('dicom',), 1)}: a target profile's dicom section holds "
+            f"only storage: {{{', '.join(sorted(_SITE_STORAGE_KEYS))}}}, what its Storage "
+            "SCP keeps; the rest belongs to the device profile"
+        )
     return doc.data
 
 
 # What a site (not the device) decides about HL7: its mapping into the worklist, how long
 # that takes, field values its engine routes on, and what a cancel does to the item.
 _SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin", "cancel", "cancel_status"}
+# ... and about what its Storage SCP keeps (its conformance statement): dicom.storage.*.
+_SITE_STORAGE_KEYS = {"allowed_status", "accepted_coercions", "silent_coercions", "restore"}
 
 
 _NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
@@ -840,6 +855,8 @@ def load_profile(
         ]
         if override.get("hl7"):
             data["hl7"] = _deep_merge(data.get("hl7") or {}, override["hl7"])
+        if override.get("dicom"):
+            data["dicom"] = _deep_merge(data.get("dicom") or {}, override["dicom"])
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
     if target_fields:
