@@ -395,8 +395,7 @@ _CHECKS += [
     ),
     Check(
         "dicom.retrieve.move_final_response",
-        "PS3.4 C.4.2.1.5, C.4.2.3 (one final C-MOVE response after the pending ones), "
-        "PS3.7 9.3.4",
+        "PS3.4 C.4.2.1.5, C.4.2.3 (one final C-MOVE response after the pending ones), PS3.7 9.3.4",
         "a C-MOVE ends with a final (non-pending) response within the DIMSE timeout",
     ),
     Check(

@@ -14,7 +14,6 @@ cancelled again unless ``--keep-worklist``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest

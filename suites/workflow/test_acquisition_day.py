@@ -76,6 +76,13 @@ def test_acquisition_day(check, flow, profile, device, device_listener, hl7_addr
         observed=f"{len(items)} item(s) after {elapsed:.2f} s",
     )
     item = items[0]
+    absent = [k for k in ("PatientID", "PatientName", "StudyInstanceUID") if not item.get(k)]
+    check.expect(
+        not absent,
+        f"{step}: the item for accession {sent.accession}",
+        expected="Patient ID, Patient's Name and Study Instance UID, which the images carry",
+        observed=f"{', '.join(absent)} missing or empty",
+    )
     sps = (item.get("ScheduledProcedureStepSequence") or [Dataset()])[0]
 
     # 2. MPPS IN PROGRESS

@@ -51,6 +51,10 @@ _FAULTS = [
             "dicom.storage.store",
             "dicom.storage.round_trip",
             "dicom.storage.large_instance",
+            "dicom.storage.restore",
+            "dicom.storage.coercion_announced",
+            "dicom.storage.iod_preserved",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
@@ -457,6 +461,7 @@ _FAULTS = [
             "dicom.mpps.set_completed",
             "dicom.mpps.set_discontinued",
             "dicom.mpps.final_state_locked",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
@@ -471,7 +476,7 @@ _FAULTS = [
         "service",
         "an MPPS N-SET whose Performed Series Sequence item references more than one image "
         "is refused with 0106H (a fixed-size slot for one Referenced Image)",
-        ("dicom.mpps.set_completed",),
+        ("dicom.mpps.set_completed", "workflow.day.acquisition"),
     ),
     Fault(
         "mpps-discontinued-refused",
@@ -510,20 +515,25 @@ _FAULTS = [
             "dicom.commitment.request",
             "dicom.commitment.report_success",
             "dicom.commitment.report_failures",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
         "commitment-report-never-sent",
         "service",
         "the N-ACTION is answered 0000H but no N-EVENT-REPORT ever follows",
-        ("dicom.commitment.report_success", "dicom.commitment.report_failures"),
+        (
+            "dicom.commitment.report_success",
+            "dicom.commitment.report_failures",
+            "workflow.day.acquisition",
+        ),
     ),
     Fault(
         "commitment-report-incomplete",
         "service",
         "the commitment report of a request for several instances leaves the last one out "
         "of the Referenced SOP Sequence (and lists it nowhere)",
-        ("dicom.commitment.report_success",),
+        ("dicom.commitment.report_success", "workflow.day.acquisition"),
     ),
     Fault(
         "commitment-success-for-missing",
