@@ -192,6 +192,12 @@ class LiveTarget(TargetBase):
     dicom_port: Port
     called_ae: AETitle
     hl7_port: Port | None = None
+    device_port: Port | None = Field(
+        None,
+        description="the port the harness listens on as the device's own SCP: the live "
+        "system must know the device's AE title at this host and port as C-MOVE "
+        "destination (and where Storage Commitment reports go); unset: C-MOVE checks skip",
+    )
 
 
 class ProcessTarget(TargetBase):

@@ -156,7 +156,7 @@ def test_acquisition_day(check, flow, profile, device, device_listener, hl7_addr
     query = build_identifier(
         model,
         {"StudyInstanceUID": str(item.StudyInstanceUID)},
-        ["AccessionNumber", "PatientID", "NumberOfStudyRelatedInstances"],
+        ["AccessionNumber", "PatientID"],
     )
     with FindSession(device, model) as session:
         result = session.find(query)
