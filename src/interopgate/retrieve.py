@@ -159,7 +159,7 @@ def _cancel_when_first_arrives(device, assoc, listener, before, gate, result, so
         device.transcript.note(">> C-CANCEL-MOVE-RQ for message 1")
         assoc.send_c_cancel(1, query_model=sop_class)
         result.cancel_sent = True
-        time.sleep(1.0)  # for the C-CANCEL to reach the target before it goes on
+        time.sleep(2.0)  # for the C-CANCEL to reach the target before it goes on
     gate.set()
 
 
