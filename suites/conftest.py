@@ -14,6 +14,7 @@ import pytest
 
 from fixtures.hl7_messages import HL7MessageFactory
 from interopgate.dicom import uids
+from interopgate.dicom.listener import DeviceListener
 from interopgate.hl7.mllp import MLLPClient
 from interopgate.suite_support import parametrize_from_profile
 
@@ -197,3 +198,21 @@ def hl7_factory(profile, fake) -> HL7MessageFactory:
         charset=profile.hl7.encoding,
         pinned=profile.hl7.pin,
     )
+
+
+# Shared by the dicom suite (retrieve, commitment) and the workflow suite's acquisition
+# day: one listener per session on the address the target knows.
+@pytest.fixture(scope="session")
+def device_listener(profile, target) -> Iterator[DeviceListener]:
+    """The device's own SCP at the address the target knows it by (C-MOVE destination,
+    Storage Commitment reports on a new association). A target that knows none gets a
+    listener that is not started: reports can then only come on the device's own
+    association."""
+    ae_title = profile.device.ae_title
+    classes = [uid for uid in profile.dicom.proposed_uids() if uids.is_storage(uid)]
+    if target.move_destination is None:
+        yield DeviceListener(ae_title, "127.0.0.1", 0, classes)
+        return
+    ae_title, host, port = target.move_destination
+    with DeviceListener(ae_title, host, port, classes) as listener:
+        yield listener

@@ -21,6 +21,8 @@ PROFILE = "agfa-cr"
 OMI_MARK = str(Path(__file__).parent / "profiles" / "valid" / "omi-feed-cancel-mark.yaml")
 # The Agfa CR profile waiting 2 s (not 10) for a Storage Commitment report.
 SHORT_WAIT = str(Path(__file__).parent / "profiles" / "valid" / "commitment-short-wait.yaml")
+# The Agfa CR profile with a 4 s DIMSE timeout, for the C-MOVE that never ends.
+SHORT_DIMSE = str(Path(__file__).parent / "profiles" / "valid" / "retrieve-short-timeout.yaml")
 # Faults whose checks the Agfa CR profile never runs, and the profile that does: C-MOVE,
 # an OMI-fed worklist, cancelled items kept marked.
 PROFILE_FOR = {
@@ -29,6 +31,7 @@ PROFILE_FOR = {
     "hl7-omi-study-uid-ignored": OMI_MARK,
     "hl7-cancel-status-discontinued": OMI_MARK,
     "commitment-report-never-sent": SHORT_WAIT,
+    "move-final-response-missing": SHORT_DIMSE,
 }
 # Faults whose checks are opt in (suites/robustness/, bad input to the target): the
 # marker expression that selects them.

@@ -577,6 +577,59 @@ _CHECKS += [
     ),
 ]
 
+# Retrieve (the harness as retrieving SCU), re-store, coercion and IOD checks, and the
+# acquisition day as one workflow
+_CHECKS += [
+    Check(
+        "dicom.retrieve.get_sub_operation_counts",
+        "PS3.4 C.4.3.1.6 (C-GET sub-operation counts), C.4.3.3 (C-STORE sub-operations on "
+        "the same association), PS3.7 D.3.3.4 (SCP/SCU Role Selection)",
+        "a C-GET at study, series and image level (Patient and Study Root) delivers each "
+        "matching instance once, with consistent pending counts and final totals equal to "
+        "the instances received",
+    ),
+    Check(
+        "dicom.retrieve.move_cancel",
+        "PS3.4 C.4.2.3.1 (C-CANCEL-MOVE), C.4.2.1.6; PS3.7 9.3.4.2 (Cancel status FE00H)",
+        "a C-CANCEL during a C-MOVE ends it with status FE00H, counts consistent with the "
+        "instances delivered before it",
+    ),
+    Check(
+        "dicom.retrieve.move_final_response",
+        "PS3.4 C.4.2.1.5, C.4.2.3 (one final C-MOVE response after the pending ones), PS3.7 9.3.4",
+        "a C-MOVE ends with a final (non-pending) response within the DIMSE timeout",
+    ),
+    Check(
+        "dicom.storage.restore",
+        "PS3.4 B.4.1 (behaviour of the Storage SCP), B.2.3; PS3.3 C.12.1.1.1 (a SOP "
+        "Instance UID identifies one instance)",
+        "a second C-STORE of the same SOP Instance UID is answered and kept as the "
+        "profile's dicom.storage.restore says, and the instance exists once",
+    ),
+    Check(
+        "dicom.storage.coercion_announced",
+        "PS3.4 B.2.3 (Warning B000H Coercion of Data Elements, B006H Elements Discarded), "
+        "B.4.1.3 (coercion of attributes)",
+        "a value the target changed in what it keeps is announced with a warning status, "
+        "unless the profile lists it in dicom.storage.silent_coercions",
+    ),
+    Check(
+        "dicom.storage.iod_preserved",
+        "PS3.3 Annex A (Composite IODs), PS3.4 B.4.1 (the SCP keeps a valid instance); "
+        "validated by dciodvfy (dicom3tools)",
+        "the retrieved instance has no IOD error (dciodvfy) that the stored one did not have",
+    ),
+    Check(
+        "workflow.day.acquisition",
+        "IHE RAD TF-2 4.4/4.5 (RAD-4, RAD-5), 4.6/4.7 (RAD-6/7 MPPS), 4.8 (RAD-8 Modality "
+        "Images Stored, Request Attributes Sequence), 4.10 (RAD-10 Storage Commitment), "
+        "PS3.4 C.6.2 (Study Root C-FIND)",
+        "the whole acquisition day: an HL7-fed worklist item, MPPS IN PROGRESS, its images "
+        "stored with the item's keys, MPPS COMPLETED, commitment, and a Study Root C-FIND "
+        "showing the study with the accession",
+    ),
+]
+
 CHECKS: dict[str, Check] = {check.id: check for check in _CHECKS}
 
 

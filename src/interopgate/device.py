@@ -34,9 +34,12 @@ class DeviceClient:
         *,
         called_ae: str | None = None,
         max_pdu: int | None = None,
+        scp_roles: Sequence[str] = (),
+        handlers: Sequence[tuple] = (),
     ) -> Iterator[tuple[Association, Negotiation]]:
         """Propose ``contexts``: SOP class UIDs (with the profile's transfer syntaxes) or
-        ``(uid, [transfer syntaxes])`` pairs."""
+        ``(uid, [transfer syntaxes])`` pairs; ``scp_roles`` and ``handlers`` as
+        :func:`~interopgate.dicom.association.open_association` takes them (C-GET)."""
         syntaxes = self.profile.dicom.transfer_syntax_uids()
         pairs = [(c, syntaxes) if isinstance(c, str) else c for c in contexts]
         with open_association(
@@ -46,5 +49,7 @@ class DeviceClient:
             called_ae=called_ae,
             max_pdu=self.profile.dicom.max_pdu if max_pdu is None else max_pdu,
             transcript=self.transcript,
+            scp_roles=scp_roles,
+            handlers=handlers,
         ) as result:
             yield result

@@ -246,6 +246,12 @@ class LiveTarget(TargetBase):
     dicom_port: Port
     called_ae: AETitle
     hl7_port: Port | None = None
+    device_port: Port | None = Field(
+        None,
+        description="the port the harness listens on as the device's own SCP: the live "
+        "system must know the device's AE title at this host and port as C-MOVE "
+        "destination (and where Storage Commitment reports go); unset: C-MOVE checks skip",
+    )
 
 
 class ProcessTarget(TargetBase):
@@ -398,6 +404,17 @@ class Storage(Strict):
         description="attribute keywords the target may change, drop or add (e.g. patient "
         "demographics reconciled from the worklist; 'private' for private elements): "
         "every other difference in the retrieved instance fails the round trip",
+    )
+    silent_coercions: list[str] = Field(
+        [],
+        description="attribute keywords the target changes without a warning status, as "
+        "its conformance statement says; any other change must come with B000H/B006H/B007H",
+    )
+    restore: Literal["accept-overwrite", "accept-keep", "refuse"] = Field(
+        "accept-overwrite",
+        description="a second C-STORE of the same SOP Instance UID: accepted and the new "
+        "copy kept, accepted and the first kept, or refused with a failure status; "
+        "never a second instance",
     )
 
 
@@ -893,7 +910,7 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
     targets_dir = profiles_dir / "targets"
     path = resolve_path(spec, targets_dir)
     doc = _read_yaml(path)
-    unknown = set(doc.data) - {"target", "known_deviations", "description", "hl7"}
+    unknown = set(doc.data) - {"target", "known_deviations", "description", "hl7", "dicom"}
     if unknown:
         key = sorted(unknown)[0]
         raise ProfileError(
@@ -908,12 +925,27 @@ def target_override(spec: str, profiles_dir: Path) -> dict[str, Any]:
             "belongs to the device profile; a target profile's hl7 section holds what the "
             f"site decides: {', '.join(sorted(_SITE_HL7_KEYS))}"
         )
+    dicom = doc.data.get("dicom") or {}
+    storage = dicom.get("storage") if isinstance(dicom, dict) else None
+    if (
+        not isinstance(dicom, dict)
+        or set(dicom) - {"storage"}
+        or not isinstance(storage or {}, dict)
+        or set(storage or {}) - _SITE_STORAGE_KEYS
+    ):
+        raise ProfileError(
+            f"{path}:{doc.lines.get(('dicom',), 1)}: a target profile's dicom section holds "
+            f"only storage: {{{', '.join(sorted(_SITE_STORAGE_KEYS))}}}, what its Storage "
+            "SCP keeps; the rest belongs to the device profile"
+        )
     return doc.data
 
 
 # What a site (not the device) decides about HL7: its mapping into the worklist, how long
 # that takes, field values its engine routes on, and what a cancel does to the item.
 _SITE_HL7_KEYS = {"to_worklist", "worklist_deadline", "pin", "cancel", "cancel_status"}
+# ... and about what its Storage SCP keeps (its conformance statement): dicom.storage.*.
+_SITE_STORAGE_KEYS = {"allowed_status", "accepted_coercions", "silent_coercions", "restore"}
 
 
 _NETWORK_FIELDS = {"host": "--target-host", "dicom_port": "--dicom-port", "hl7_port": "--hl7-port"}
@@ -982,6 +1014,8 @@ def load_profile(
         ]
         if override.get("hl7"):
             data["hl7"] = _deep_merge(data.get("hl7") or {}, override["hl7"])
+        if override.get("dicom"):
+            data["dicom"] = _deep_merge(data.get("dicom") or {}, override["dicom"])
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
     if target_fields:

@@ -14,7 +14,6 @@ cancelled again unless ``--keep-worklist``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,7 +24,6 @@ from fixtures.patients import make_faker
 from fixtures.query_data import QueryData, make_query_data
 from interopgate import seeding
 from interopgate.dicom import uids
-from interopgate.dicom.listener import DeviceListener
 from interopgate.errors import TargetUnavailable
 from interopgate.plugin.state import run_state
 from interopgate.suite_support import parametrize_from_profile
@@ -44,11 +42,25 @@ def _proposed_and_provided(name: str):
 # The services the modality uses after the worklist (IHE RAD-6/7, RAD-10): applicable
 # only where the device proposes them and the target's conformance statement provides
 # them (target.provides); wlmscpfs, dcmqrscp and Orthanc provide neither.
+def _provided(*names: str):
+    """The named classes the target provides: the harness retrieves as its own SCU,
+    whether or not the device proposes C-MOVE or C-GET (target.provides)."""
+
+    def values(profile) -> list[str]:
+        return [name for name in names if profile.target_provides(name)]
+
+    return values
+
+
 PARAMETERS = {
     "mpps_sop_class": _proposed_and_provided("MPPS"),
     "commitment_sop_class": _proposed_and_provided("StorageCommitmentPushModel"),
+    "retrieve_move_class": _provided("StudyRootMove", "PatientRootMove"),
+    "retrieve_get_class": _provided("StudyRootGet", "PatientRootGet"),
 }
 WHAT = {
+    "retrieve_move_class": "C-MOVE information model the target provides (target.provides)",
+    "retrieve_get_class": "C-GET information model the target provides (target.provides)",
     "mpps_sop_class": "MPPS SOP class proposed and provided (dicom.propose, target.provides)",
     "commitment_sop_class": "Storage Commitment Push Model proposed and provided "
     "(dicom.propose, target.provides)",
@@ -57,22 +69,6 @@ WHAT = {
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_from_profile(metafunc, PARAMETERS, WHAT)
-
-
-@pytest.fixture(scope="session")
-def device_listener(profile, target) -> Iterator[DeviceListener]:
-    """The device's own SCP at the address the target knows it by (C-MOVE destination,
-    Storage Commitment reports on a new association). A target that knows none gets a
-    listener that is not started: reports can then only come on the device's own
-    association."""
-    ae_title = profile.device.ae_title
-    classes = [uid for uid in profile.dicom.proposed_uids() if uids.is_storage(uid)]
-    if target.move_destination is None:
-        yield DeviceListener(ae_title, "127.0.0.1", 0, classes)
-        return
-    ae_title, host, port = target.move_destination
-    with DeviceListener(ae_title, host, port, classes) as listener:
-        yield listener
 
 
 @dataclass

@@ -1,9 +1,15 @@
-"""Retrieve (PS3.4 C.4.2, C-MOVE): what a workstation relies on when it pulls studies:
-a refusal for a destination the target does not know, and sub-operation counts that
-add up to what was delivered to the device's own SCP.
+"""Retrieve (PS3.4 C.4.2 C-MOVE, C.4.3 C-GET): the harness as retrieving SCU verifies
+what the target holds, whether or not the device proposes C-MOVE or C-GET itself: the
+checks run for every retrieve information model the target provides (``target.provides``,
+its conformance statement). C-MOVE goes to the device's own SCP, at the AE title and port
+the target knows as move destination (``RunningTarget.move_destination``: reserved and
+configured by the harness for the embedded site and process targets); C-GET brings the
+instances back on the same association.
 
 The data a check retrieves is seeded through the target's seeder (C-STORE on real
-servers), never written into a backend directly (ARCHITECTURE.md)."""
+servers), never written into a backend directly (ARCHITECTURE.md): one study of two
+series (2 + 1 instances), so that each level retrieves a different number of instances.
+"""
 
 from __future__ import annotations
 
@@ -12,72 +18,29 @@ from pydicom.dataset import Dataset
 from pynetdicom import sop_class as sop
 
 from fixtures.dicom_objects import make_image, new_uid
+from interopgate import retrieve
 from interopgate.dicom import uids
 from interopgate.errors import TargetUnavailable
 
 UNKNOWN_DESTINATION = "IG_NO_SUCH_DEST"
 MOVE_DESTINATION_UNKNOWN = 0xA801
+LEVELS = ["STUDY", "SERIES", "IMAGE"]
 
 
-def _status(response) -> str:
-    if response is None or "Status" not in response:
-        return "no response (association aborted or DIMSE timeout)"
-    return f"status {int(response.Status):04X}H"
+@pytest.fixture(scope="session")
+def retrieve_study(target) -> list[Dataset]:
+    """A study of three SC instances in two series (2 + 1), seeded once per session."""
+    from fixtures.patients import make_faker
 
-
-@pytest.fixture
-def stored_study(target, fake) -> Dataset:
-    """One instance the target holds, so that a refusal cannot be blamed on no match."""
-    image = make_image(sop.SecondaryCaptureImageStorage, fake.patient())
-    try:
-        target.seeder.store_instances([image])
-    except TargetUnavailable as exc:
-        pytest.skip(f"cannot seed an instance to retrieve: {exc}")
-    return image
-
-
-@pytest.mark.check("dicom.retrieve.move_unknown_destination")
-def test_move_to_unknown_destination_refused(check, device, move_sop_class, stored_study):
-    uid = uids.resolve(move_sop_class)
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = stored_study.StudyInstanceUID
-    with device.associate([uid]) as (assoc, negotiation):
-        check.expect(
-            negotiation.established,
-            f"C-MOVE over {uids.label(uid)}",
-            expected="an established association (A-ASSOCIATE-AC)",
-            observed=negotiation.outcome(),
-        )
-        responses = list(assoc.send_c_move(query, UNKNOWN_DESTINATION, uid))
-        final = responses[-1][0] if responses else None
-        check.expect(
-            final is not None and final.get("Status") == MOVE_DESTINATION_UNKNOWN,
-            f"C-MOVE of study {stored_study.StudyInstanceUID} to move destination "
-            f"{UNKNOWN_DESTINATION!r}, an AE title the target was never told about",
-            expected="status A801H (Refused: Move Destination unknown)",
-            observed=_status(final),
-        )
-
-
-COUNTS = (
-    "NumberOfRemainingSuboperations",
-    "NumberOfCompletedSuboperations",
-    "NumberOfFailedSuboperations",
-    "NumberOfWarningSuboperations",
-)
-
-
-@pytest.fixture
-def three_instance_study(target, fake) -> list[Dataset]:
-    """A study of three instances the target holds (seeded, as every retrieve check's)."""
-    patient, study, series = fake.patient(), new_uid(), new_uid()
+    fake = make_faker(20_261_201)
+    patient, study = fake.patient(), new_uid()
+    series = [new_uid(), new_uid()]
     images = [
         make_image(
             sop.SecondaryCaptureImageStorage,
             patient,
             study_uid=study,
-            series_uid=series,
+            series_uid=series[0 if n < 3 else 1],
             instance_number=n,
         )
         for n in (1, 2, 3)
@@ -89,21 +52,39 @@ def three_instance_study(target, fake) -> list[Dataset]:
     return images
 
 
-def _counts(response: Dataset) -> tuple[int, ...]:
-    return tuple(int(response.get(k) or 0) for k in COUNTS)
+def _at(level: str, study: list[Dataset]) -> list[str]:
+    """The SOP Instance UIDs a retrieve of the first instance's entity at ``level`` moves."""
+    first = study[0]
+    if level == "IMAGE":
+        return [str(first.SOPInstanceUID)]
+    if level == "SERIES":
+        return [
+            str(d.SOPInstanceUID) for d in study if d.SeriesInstanceUID == first.SeriesInstanceUID
+        ]
+    return [str(d.SOPInstanceUID) for d in study]
 
 
-@pytest.mark.check("dicom.retrieve.sub_operation_counts")
-def test_move_sub_operation_counts(
-    check, device, move_sop_class, three_instance_study, device_listener, target
-):
+@pytest.fixture
+def destination(target, device_listener):
     if target.move_destination is None:
         pytest.skip("the target knows no move destination for the device (move_destination)")
-    uid = uids.resolve(move_sop_class)
-    study = three_instance_study[0].StudyInstanceUID
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study
+    return device_listener
+
+
+def _established(check, result: retrieve.Retrieval, uid: str) -> None:
+    check.expect(
+        result.refused is None,
+        f"{result.operation} over {uids.label(uid)}",
+        expected="an established association with the context accepted",
+        observed=result.refused or "",
+    )
+
+
+@pytest.mark.check("dicom.retrieve.move_unknown_destination")
+def test_move_to_unknown_destination_refused(check, device, retrieve_move_class, retrieve_study):
+    uid = uids.resolve(retrieve_move_class)
+    study = retrieve_study[0]
+    query = retrieve.identifier(uid, "STUDY", study)
     with device.associate([uid]) as (assoc, negotiation):
         check.expect(
             negotiation.established,
@@ -111,49 +92,112 @@ def test_move_sub_operation_counts(
             expected="an established association (A-ASSOCIATE-AC)",
             observed=negotiation.outcome(),
         )
-        responses = [r for r, _ in assoc.send_c_move(query, device_listener.ae_title, uid)]
-    wanted = {str(ds.SOPInstanceUID) for ds in three_instance_study}
-    device_listener.wait_for(
-        lambda: wanted <= {str(r.dataset.SOPInstanceUID) for r in device_listener.received}, 5
-    )
-    arrived = [
-        str(r.dataset.SOPInstanceUID)
-        for r in device_listener.received
-        if str(r.dataset.SOPInstanceUID) in wanted
-    ]
-    problems = []
-    pending = [r for r in responses if r is not None and r.get("Status") in (0xFF00, 0xFF01)]
-    totals = {sum(_counts(r)) for r in pending}
-    if len(totals) > 1:
-        problems.append(
-            f"pending totals (remaining+completed+failed+warning) vary: {sorted(totals)}"
+        responses = list(assoc.send_c_move(query, UNKNOWN_DESTINATION, uid))
+        final = responses[-1][0] if responses else None
+        check.expect(
+            final is not None and final.get("Status") == MOVE_DESTINATION_UNKNOWN,
+            f"C-MOVE of study {study.StudyInstanceUID} to move destination "
+            f"{UNKNOWN_DESTINATION!r}, an AE title the target was never told about",
+            expected="status A801H (Refused: Move Destination unknown)",
+            observed=retrieve.status_text(final),
         )
-    final = responses[-1] if responses else None
-    if final is None or "Status" not in final:
-        problems.append("no final C-MOVE response")
-    else:
-        remaining, completed, failed, warning = _counts(final)
-        if int(final.Status) != 0x0000:
-            problems.append(f"final status {int(final.Status):04X}H")
-        if remaining:
-            problems.append(f"final response has {remaining} remaining sub-operation(s)")
-        if completed + warning != len(arrived) or failed:
-            problems.append(
-                f"final counts completed {completed}, failed {failed}, warning {warning} for "
-                f"{len(arrived)} instance(s) received"
-            )
-        if totals and totals != {remaining + completed + failed + warning}:
-            problems.append(
-                f"final total {remaining + completed + failed + warning} differs "
-                f"from the pending total {sorted(totals)}"
-            )
-    if sorted(arrived) != sorted(wanted):
-        problems.append(f"{len(arrived)} instance(s) received for 3 in the study")
+
+
+@pytest.mark.check("dicom.retrieve.sub_operation_counts")
+@pytest.mark.parametrize("level", LEVELS)
+def test_move_sub_operation_counts(
+    check, device, retrieve_move_class, level, retrieve_study, destination
+):
+    uid = uids.resolve(retrieve_move_class)
+    wanted = _at(level, retrieve_study)
+    query = retrieve.identifier(uid, level, retrieve_study[0])
+    result = retrieve.move(device, destination, uid, query, wanted)
+    _established(check, result, uid)
+    problems = retrieve.count_problems(result, wanted)
     check.expect(
         not problems,
-        f"C-MOVE of study {study} (3 instances) to {device_listener.ae_title}: "
-        f"{len(pending)} pending response(s)",
-        expected="pending responses whose four counts add up to 3, a final 0000H with no "
-        "remaining sub-operations and completed + warning = 3 = instances received, each once",
+        f"C-MOVE ({uids.label(uid)}) at {level} level ({len(wanted)} instance(s)) to "
+        f"{destination.ae_title}: {len(result.pending)} pending response(s)",
+        expected=f"pending counts adding up to {len(wanted)}, a final 0000H with no remaining "
+        f"sub-operation and completed + warning = {len(wanted)} = instances received, each once",
         observed="; ".join(problems),
+    )
+
+
+@pytest.mark.check("dicom.retrieve.get_sub_operation_counts")
+@pytest.mark.parametrize("level", LEVELS)
+def test_get_sub_operation_counts(check, device, retrieve_get_class, level, retrieve_study):
+    uid = uids.resolve(retrieve_get_class)
+    wanted = _at(level, retrieve_study)
+    query = retrieve.identifier(uid, level, retrieve_study[0])
+    classes = [str(retrieve_study[0].SOPClassUID)]
+    result = retrieve.get(device, uid, query, classes)
+    _established(check, result, uid)
+    problems = retrieve.count_problems(result, wanted)
+    check.expect(
+        not problems,
+        f"C-GET ({uids.label(uid)}) at {level} level ({len(wanted)} instance(s)), C-STORE "
+        f"sub-operations on the same association: {len(result.pending)} pending response(s)",
+        expected=f"pending counts adding up to {len(wanted)}, a final 0000H with no remaining "
+        f"sub-operation and completed + warning = {len(wanted)} = instances received, each once",
+        observed="; ".join(problems),
+    )
+
+
+@pytest.mark.check("dicom.retrieve.move_final_response")
+def test_move_final_response(check, device, retrieve_move_class, retrieve_study, destination):
+    uid = uids.resolve(retrieve_move_class)
+    wanted = _at("STUDY", retrieve_study)
+    query = retrieve.identifier(uid, "STUDY", retrieve_study[0])
+    result = retrieve.move(device, destination, uid, query, wanted)
+    _established(check, result, uid)
+    final = result.final
+    last = result.responses[-1] if result.responses else None
+    check.expect(
+        final is not None,
+        f"C-MOVE ({uids.label(uid)}) of a study of {len(wanted)} instances to "
+        f"{destination.ae_title}",
+        expected=f"a final (non-pending) response within the DIMSE timeout "
+        f"({device.endpoint.dimse_timeout:g} s) after the pending ones",
+        observed=f"{len(result.pending)} pending response(s), {len(result.arrived)} "
+        f"instance(s) delivered, then no final response after {result.waited:.1f} s "
+        f"({retrieve.status_text(last)})",
+    )
+
+
+@pytest.mark.check("dicom.retrieve.move_cancel")
+def test_move_cancel(check, device, retrieve_move_class, retrieve_study, destination):
+    uid = uids.resolve(retrieve_move_class)
+    wanted = _at("STUDY", retrieve_study)
+    query = retrieve.identifier(uid, "STUDY", retrieve_study[0])
+    result = retrieve.move(device, destination, uid, query, wanted, cancel=True)
+    _established(check, result, uid)
+    problems = []
+    final = result.final
+    arrived = len(result.arrived)
+    if not result.cancel_sent:
+        problems.append("no sub-operation arrived to cancel during")
+    if final is None:
+        problems.append(f"no final response ({len(result.pending)} pending)")
+    else:
+        remaining, completed, failed, warning = retrieve.counts(final)
+        if int(final.Status) != retrieve.CANCEL:
+            problems.append(f"final status {int(final.Status):04X}H")
+        if completed + warning != arrived:
+            problems.append(
+                f"final counts completed {completed}, warning {warning} for {arrived} "
+                "instance(s) received"
+            )
+        total = remaining + completed + failed + warning
+        if int(final.Status) == retrieve.CANCEL and total != len(wanted):
+            problems.append(f"final counts add up to {total}, not {len(wanted)}")
+        if arrived >= len(wanted):
+            problems.append(f"all {arrived} instances were delivered after the C-CANCEL")
+    check.expect(
+        not problems,
+        f"C-MOVE ({uids.label(uid)}) of a study of {len(wanted)} instances, C-CANCEL-MOVE-RQ "
+        "sent while the first C-STORE sub-operation was held open at the destination",
+        expected="a final FE00H (Cancel) with completed + warning = instances received and "
+        "the remaining ones not performed",
+        observed="; ".join(problems) or f"{arrived} instance(s) received",
     )

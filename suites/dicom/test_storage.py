@@ -9,6 +9,7 @@ one instance of tens of MB."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import pytest
@@ -23,8 +24,8 @@ from fixtures.dicom_objects import (
     with_private_tags,
 )
 from fixtures.worklist import make_worklist_item
-from interopgate import storage
-from interopgate.dicom import uids
+from interopgate import retrieve, storage
+from interopgate.dicom import iod, uids
 
 MOVE = "StudyRootMove"
 VARIANTS = ["worklist-keys", "private-tags", "ISO_IR 192", "ISO 2022 IR 87"]
@@ -130,4 +131,104 @@ def test_large_instance_round_trip(
         if pixels is None
         else f"{len(pixels)} bytes"
         + (", identical" if bytes(pixels) == bytes(ds.PixelData) else ", different"),
+    )
+
+
+WARNINGS = (0xB000, 0xB006, 0xB007)
+
+
+@pytest.mark.check("dicom.storage.restore")
+def test_restore_same_instance(
+    check, device, profile, item, storage_sop_class, move_uid, device_listener
+):
+    """A modality resends an image it is not sure arrived (an association aborted after
+    the C-STORE, a retry after a timeout): the archive must not end up with two."""
+    sop_class = uids.resolve(storage_sop_class)
+    first = image_for_item(sop_class, item)
+    first.ImageComments = "first copy"
+    second = copy.deepcopy(first)
+    second.ImageComments = "second copy"
+    behaviour = profile.dicom.storage.restore
+    what = f"{uids.label(sop_class)} instance"
+    _stored(check, profile, device, first, what)
+    code, text = storage.store(device, second)
+    allowed = profile.dicom.storage.allowed_status
+    refused = code is not None and code not in (0x0000, *WARNINGS)
+    check.expect(
+        refused if behaviour == "refuse" else code in allowed,
+        f"a second C-STORE of {what} {first.SOPInstanceUID} (same SOP Instance UID, "
+        "Image Comments changed)",
+        expected="a failure status (dicom.storage.restore: refuse)"
+        if behaviour == "refuse"
+        else f"status {' or '.join(f'{c:04X}H' for c in allowed)} (dicom.storage.restore: "
+        f"{behaviour})",
+        observed=text,
+    )
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.StudyInstanceUID = first.StudyInstanceUID
+    query.SeriesInstanceUID = first.SeriesInstanceUID
+    query.SOPInstanceUID = first.SOPInstanceUID
+    result = retrieve.move(device, device_listener, move_uid, query, [first.SOPInstanceUID])
+    copies = [ds for ds in result.arrived if ds.SOPInstanceUID == first.SOPInstanceUID]
+    kept = "second copy" if behaviour == "accept-overwrite" else "first copy"
+    comments = [str(ds.get("ImageComments", "")) for ds in copies]
+    check.expect(
+        comments == [kept],
+        f"C-MOVE at IMAGE level of {first.SOPInstanceUID} after the second C-STORE",
+        expected=f"exactly one instance, the {kept} (dicom.storage.restore: {behaviour})",
+        observed=f"{len(copies)} instance(s) delivered"
+        + (f", Image Comments {', '.join(map(repr, comments))}" if comments else "")
+        + f" ({retrieve.status_text(result.final)})",
+    )
+
+
+@pytest.mark.check("dicom.storage.coercion_announced")
+def test_coercion_announced(
+    check, device, profile, item, storage_sop_class, move_uid, device_listener
+):
+    """What the target changed in what it keeps, it says so in the C-STORE response
+    (B000H), or its conformance statement lists the change (silent_coercions)."""
+    sop_class = uids.resolve(storage_sop_class)
+    ds = image_for_item(sop_class, item)
+    what = f"{uids.label(sop_class)} instance"
+    code, text = storage.store(device, ds)
+    back = _retrieved(check, device, device_listener, move_uid, ds, what)
+    silent = profile.dicom.storage.silent_coercions
+    changed = [
+        d
+        for d in storage.differences(ds, back)
+        if d.sent is not None and d.received is not None and d.keyword not in silent
+    ]
+    check.expect(
+        not changed or code in WARNINGS,
+        f"the {what} {ds.SOPInstanceUID}, stored with {text}, as retrieved",
+        expected="every changed value announced with B000H/B006H/B007H (PS3.4 B.2.3), or "
+        f"listed in dicom.storage.silent_coercions ({', '.join(silent) or 'none'})",
+        observed=f"{len(changed)} value(s) changed without a warning: "
+        + "; ".join(map(str, changed[:6])),
+    )
+
+
+@pytest.mark.check("dicom.storage.iod_preserved")
+def test_iod_preserved(check, device, profile, item, storage_sop_class, move_uid, device_listener):
+    """dciodvfy over the instance as sent and as retrieved: only the errors the target
+    introduced count (the harness's own objects validate clean, tests/test_objects.py)."""
+    binary = iod.validator()
+    if binary is None:
+        pytest.skip(f"{iod.BINARY} not installed (Debian package {iod.PACKAGE})")
+    sop_class = uids.resolve(storage_sop_class)
+    ds = image_for_item(sop_class, item)
+    what = f"{uids.label(sop_class)} instance"
+    _stored(check, profile, device, ds, what)
+    back = _retrieved(check, device, device_listener, move_uid, ds, what)
+    sent = iod.validate(ds, binary)
+    received = iod.validate(back, binary)
+    new = [e for e in received.errors if e not in set(sent.errors)]
+    check.expect(
+        not new,
+        f"dciodvfy over the retrieved {what} {ds.SOPInstanceUID} ({received.iod or 'IOD ?'}) "
+        f"against the one sent ({len(sent.errors)} error(s))",
+        expected="no IOD error the sent instance did not have",
+        observed=f"{len(new)} new error(s): " + " | ".join(new[:4]),
     )

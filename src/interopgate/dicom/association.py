@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pynetdicom import AE, Association, evt
+from pynetdicom import AE, Association, build_role, evt
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 from pynetdicom.pdu_items import MaximumLengthSubItem, PresentationContextItemAC
 
@@ -177,9 +177,14 @@ def open_association(
     called_ae: str | None = None,
     max_pdu: int = 16384,
     transcript: Transcript | None = None,
+    scp_roles: Sequence[str] = (),
+    handlers: Sequence[tuple] = (),
 ) -> Iterator[tuple[Association, Negotiation]]:
     """Propose ``contexts`` (abstract syntax, transfer syntaxes) and yield the association
-    with its :class:`Negotiation`; the association is released (or aborted) on exit."""
+    with its :class:`Negotiation`; the association is released (or aborted) on exit.
+    ``scp_roles``: SOP classes the requester also plays SCP for, by SCP/SCU Role
+    Selection (PS3.7 D.3.3.4; the C-STORE sub-operations of a C-GET, PS3.4 C.4.3);
+    ``handlers``: further pynetdicom event handlers (e.g. EVT_C_STORE for them)."""
     ae = AE(ae_title=calling_ae)
     ae.connection_timeout = endpoint.connect_timeout
     ae.acse_timeout = endpoint.connect_timeout + 5
@@ -216,20 +221,22 @@ def open_association(
         elif isinstance(pdu, A_ASSOCIATE_RJ):
             negotiation.rejection = Rejection(pdu.result, pdu.source, pdu.reason_diagnostic)
 
-    handlers: list = [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
+    events: list = [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu), *handlers]
     if transcript is not None:
         transcript.note(
             f"A-ASSOCIATE-RQ {calling_ae} -> {called_ae or endpoint.called_ae} at "
             f"{endpoint.host}:{endpoint.port}, {len(contexts)} presentation context(s), "
             f"max PDU {max_pdu}"
         )
-        handlers += transcript.handlers()
+        events += transcript.handlers()
+    roles = [build_role(uid, scu_role=True, scp_role=True) for uid in scp_roles]
     assoc = ae.associate(
         endpoint.host,
         endpoint.port,
         ae_title=called_ae or endpoint.called_ae,
         max_pdu=max_pdu,
-        evt_handlers=handlers,
+        ext_neg=roles or None,
+        evt_handlers=events,
         tls_args=endpoint.tls_args,  # type: ignore[arg-type]
     )
     negotiation.aborted = assoc.is_aborted

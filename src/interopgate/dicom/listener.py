@@ -77,6 +77,9 @@ class DeviceListener:
         self.received: list[Received] = []
         self._changed = threading.Condition()
         self._server = None
+        # While set, the storage handler waits on it before answering: a C-MOVE's first
+        # sub-operation held open so that a C-CANCEL meets sub-operations still to come.
+        self.gate: threading.Event | None = None
 
     def start(self) -> DeviceListener:
         ae = AE(ae_title=self.ae_title)
@@ -137,6 +140,9 @@ class DeviceListener:
         with self._changed:
             self.received.append(Received(ds, str(event.assoc.requestor.ae_title).strip(), 0))
             self._changed.notify_all()
+        gate = self.gate
+        if gate is not None:
+            gate.wait(30)
         return 0x0000
 
     def wait_for(self, found: Callable[[], object], timeout: float) -> object:

@@ -51,6 +51,10 @@ _FAULTS = [
             "dicom.storage.store",
             "dicom.storage.round_trip",
             "dicom.storage.large_instance",
+            "dicom.storage.restore",
+            "dicom.storage.coercion_announced",
+            "dicom.storage.iod_preserved",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
@@ -423,7 +427,11 @@ _FAULTS = [
         "service",
         "C-MOVE and C-GET announce one sub-operation more than they perform (a count taken "
         "before a filter): the final response reports one remaining",
-        ("dicom.retrieve.sub_operation_counts",),
+        (
+            "dicom.retrieve.sub_operation_counts",
+            "dicom.retrieve.get_sub_operation_counts",
+            "dicom.retrieve.move_cancel",
+        ),
     ),
     Fault(
         "storage-coercion-without-warning",
@@ -431,7 +439,7 @@ _FAULTS = [
         "a C-STOREd instance is kept with Patient's Name in upper case (as a RIS-fed "
         "reconciliation does) but the store is answered 0000H instead of B000H, and the "
         "change is not one the profile accepts",
-        ("dicom.storage.round_trip",),
+        ("dicom.storage.round_trip", "dicom.storage.coercion_announced"),
     ),
     Fault(
         "storage-large-instance-dropped",
@@ -453,6 +461,7 @@ _FAULTS = [
             "dicom.mpps.set_completed",
             "dicom.mpps.set_discontinued",
             "dicom.mpps.final_state_locked",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
@@ -467,7 +476,7 @@ _FAULTS = [
         "service",
         "an MPPS N-SET whose Performed Series Sequence item references more than one image "
         "is refused with 0106H (a fixed-size slot for one Referenced Image)",
-        ("dicom.mpps.set_completed",),
+        ("dicom.mpps.set_completed", "workflow.day.acquisition"),
     ),
     Fault(
         "mpps-discontinued-refused",
@@ -506,20 +515,25 @@ _FAULTS = [
             "dicom.commitment.request",
             "dicom.commitment.report_success",
             "dicom.commitment.report_failures",
+            "workflow.day.acquisition",
         ),
     ),
     Fault(
         "commitment-report-never-sent",
         "service",
         "the N-ACTION is answered 0000H but no N-EVENT-REPORT ever follows",
-        ("dicom.commitment.report_success", "dicom.commitment.report_failures"),
+        (
+            "dicom.commitment.report_success",
+            "dicom.commitment.report_failures",
+            "workflow.day.acquisition",
+        ),
     ),
     Fault(
         "commitment-report-incomplete",
         "service",
         "the commitment report of a request for several instances leaves the last one out "
         "of the Referenced SOP Sequence (and lists it nowhere)",
-        ("dicom.commitment.report_success",),
+        ("dicom.commitment.report_success", "workflow.day.acquisition"),
     ),
     Fault(
         "commitment-success-for-missing",
@@ -646,6 +660,63 @@ _LOAD_FAULTS = [
 ]
 _FAULTS += _LOAD_FAULTS
 LOAD_FAULTS = frozenset(fault.name for fault in _LOAD_FAULTS)
+# Retrieve as the harness's own retrieving SCU, re-store, coercion and IOD faults
+_FAULTS += [
+    Fault(
+        "get-instance-sent-twice",
+        "service",
+        "C-GET sends the first matching instance twice (two C-STORE sub-operations for one "
+        "instance) and counts both",
+        ("dicom.retrieve.get_sub_operation_counts",),
+    ),
+    Fault(
+        "move-cancel-ignored",
+        "service",
+        "a C-CANCEL during a C-MOVE is ignored: every sub-operation is performed and the "
+        "final status is 0000H instead of FE00H (Cancel)",
+        ("dicom.retrieve.move_cancel",),
+    ),
+    Fault(
+        "move-final-response-missing",
+        "service",
+        "after the last C-STORE sub-operation of a C-MOVE of several instances no final "
+        "response is sent: the mover waits until its DIMSE timeout",
+        ("dicom.retrieve.move_final_response", "dicom.retrieve.sub_operation_counts"),
+    ),
+    Fault(
+        "storage-restore-duplicates",
+        "service",
+        "a second C-STORE of the same SOP Instance UID is kept beside the first: the "
+        "instance is then found and retrieved twice",
+        ("dicom.storage.restore",),
+    ),
+    Fault(
+        "storage-warning-b006",
+        "service",
+        "an instance with a private block is answered B006H (Elements discarded, with Error "
+        "Comment and Offending Element) and kept without it, a warning the profile does "
+        "not allow",
+        ("dicom.storage.round_trip",),
+    ),
+    Fault(
+        "storage-instance-dropped",
+        "service",
+        "a C-STOREd instance whose Specific Character Set names ISO 2022 is answered 0000H "
+        "and silently not kept",
+        ("dicom.storage.round_trip",),
+    ),
+    Fault(
+        "storage-type1-emptied",
+        "service",
+        "a stored instance is kept with Modality (Type 1) zero-length: the retrieved object "
+        "is no longer a valid instance of its IOD",
+        (
+            "dicom.storage.round_trip",
+            "dicom.storage.coercion_announced",
+            "dicom.storage.iod_preserved",
+        ),
+    ),
+]
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _FAULTS}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,7 +272,7 @@ class ReferenceSite:
     def _on_echo(self, event: evt.Event) -> int:
         return PROCESSING_FAILURE if self.has("echo-failure") else SUCCESS
 
-    def _on_store(self, event: evt.Event) -> int:
+    def _on_store(self, event: evt.Event) -> int | Dataset:
         # P-DATA-TF PDUs since the previous C-STORE: 1 for the command + at least 1 for the
         # data set; more means the data set was fragmented over several PDUs.
         pdus = self._pdata_count.pop(id(event.assoc), 0)
@@ -295,8 +296,41 @@ class ReferenceSite:
             return SUCCESS
         if self.has("storage-coercion-without-warning") and "PatientName" in ds:
             ds.PatientName = str(ds.PatientName).upper()
-        self.add_instances([ds])
+        status = self._store_faults(ds)
+        if status is not None:
+            return status
+        self._keep(ds)
         return SUCCESS
+
+    def _store_faults(self, ds: Dataset) -> int | Dataset | None:
+        """What a faulty storage SCP does to an instance before keeping it: a status to
+        answer without keeping it, a warning status after keeping it, or None."""
+        if self.has("storage-instance-dropped") and "2022" in str(
+            ds.get("SpecificCharacterSet", "")
+        ):
+            return SUCCESS
+        if self.has("storage-type1-emptied") and "Modality" in ds:
+            ds.Modality = ""
+        if self.has("storage-warning-b006") and any(e.tag.is_private for e in ds):
+            offending = [e.tag for e in ds if e.tag.is_private]
+            for tag in offending:
+                del ds[tag]
+            self._keep(ds)
+            status = Dataset()
+            status.Status = 0xB006  # Elements discarded (PS3.4 B.2.3)
+            status.ErrorComment = "private elements discarded"
+            status.OffendingElement = offending
+            return status
+        return None
+
+    def _keep(self, ds: Dataset) -> None:
+        uid = str(ds.SOPInstanceUID)
+        if self.has("storage-restore-duplicates"):
+            with self._lock:
+                if uid in self.instances:
+                    uid = f"{uid}#{len(self.instances)}"  # a second record, same UID
+        with self._lock:
+            self.instances[uid] = ds
 
     def _on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
         query = event.identifier
@@ -353,9 +387,11 @@ class ReferenceSite:
         if matches is None:
             yield IDENTIFIER_MISMATCH, None
             return
+        if self.has("get-instance-sent-twice") and matches and _is_get(event):
+            matches = [matches[0], *matches]
         yield len(matches) + (1 if self.has("move-wrong-sub-operation-counts") else 0)
         for ds in matches:
-            if event.is_cancelled:
+            if event.is_cancelled and not self.has("move-cancel-ignored"):
                 yield CANCEL, None
                 return
             yield PENDING, ds
@@ -366,7 +402,24 @@ class ReferenceSite:
             yield None, None  # pynetdicom answers A801 (move destination unknown)
             return
         yield destination
+        several = len(self._matching_instances(event.identifier) or []) > 1
         yield from self._sub_operations(event)
+        if self.has("move-final-response-missing") and several and not event.is_cancelled:
+            _wait_until_closed(event.assoc)
+
+
+def _is_get(event: evt.Event) -> bool:
+    return event.context.abstract_syntax in (
+        sop.StudyRootQueryRetrieveInformationModelGet,
+        sop.PatientRootQueryRetrieveInformationModelGet,
+    )
+
+
+def _wait_until_closed(assoc, limit: float = 60.0) -> None:
+    """Hold the C-MOVE handler (no final response) until the peer gives up."""
+    deadline = time.monotonic() + limit
+    while assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _worklist_key(item: Dataset) -> tuple[str, str, str] | None:

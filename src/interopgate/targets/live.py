@@ -56,4 +56,14 @@ def _running(
             endpoint, calling_ae, worklist_feed=WorklistFeed(hl7_address) if hl7_address else None
         ),
         details={"tls": files} if files else {},
+        move_destination=_move_destination(target, calling_ae),
     )
+
+
+def _move_destination(target: LiveTarget, calling_ae: str) -> tuple[str, str, int] | None:
+    """Where the harness listens as the device (``device_port``): on loopback for a
+    system on this machine, else on every interface, since the system connects back."""
+    if target.device_port is None:
+        return None
+    local = target.host in ("127.0.0.1", "localhost", "::1")
+    return calling_ae, "127.0.0.1" if local else "0.0.0.0", target.device_port
