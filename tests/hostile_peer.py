@@ -39,6 +39,7 @@ DICOM_SCRIPTS = (
     "endless",  # PENDING responses that never end
     "no-final",  # PENDING responses, then silence
     "one-byte-per-second",  # the responses trickle at one byte a second
+    "silent-store",  # C-FIND answered well, C-STORE never answered
 )
 MLLP_SCRIPTS = ("no-fs", "garbage", "huge-frame", "one-byte-per-second")
 
@@ -190,6 +191,8 @@ class _Association:
             return None
         if field == 0x0001:  # C-STORE-RQ
             self.command = None
+            if self.peer.script == "silent-store":
+                return self.hold()
             rsp = _command(
                 {
                     "AffectedSOPClassUID": command.AffectedSOPClassUID,
