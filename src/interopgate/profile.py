@@ -484,6 +484,13 @@ class HL7(Strict):
     ack: HL7Ack = HL7Ack()
     connection: Literal["persistent", "per-message"] = "persistent"
     connect_timeout: float = Field(5.0, gt=0, le=120)
+    max_frame: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=1 << 30,
+        description="the largest MLLP frame (bytes) the harness reads from the target; a "
+        "reply growing past it ends the exchange (bounded memory)",
+    )
     sweep_budget: float = Field(
         240.0,
         gt=0,
