@@ -158,9 +158,7 @@ class _Association:
             if not last:
                 continue
             if is_command:
-                self.command = read_dataset(
-                    io.BytesIO(bytes(self.fragments[True])), True, True
-                )
+                self.command = read_dataset(io.BytesIO(bytes(self.fragments[True])), True, True)
                 self.fragments[True] = bytearray()
                 if self.command.CommandDataSetType != 0x0101:
                     continue  # the data set follows

@@ -161,22 +161,31 @@ class TargetBase(Strict):
     # Bounds against a target that misbehaves mid-exchange (docs/robustness.md); the
     # defaults never fire on a healthy target.
     acse_timeout: float | None = Field(
-        None, gt=0, le=600, description="seconds for A-ASSOCIATE-AC / A-RELEASE-RP "
-        "(unset = connect_timeout + 5)"
+        None,
+        gt=0,
+        le=600,
+        description="seconds for A-ASSOCIATE-AC / A-RELEASE-RP (unset = connect_timeout + 5)",
     )
     network_timeout: float | None = Field(
-        None, gt=0, le=900, description="seconds one PDU may take to arrive once begun, "
-        "and an association may stay silent (unset = dimse_timeout + 5)"
+        None,
+        gt=0,
+        le=900,
+        description="seconds one PDU may take to arrive once begun, "
+        "and an association may stay silent (unset = dimse_timeout + 5)",
     )
     find_timeout: float = Field(
         300.0, gt=0, le=3600, description="seconds one C-FIND may take to its final response"
     )
     max_find_responses: int = Field(
-        50_000, ge=1, le=10_000_000,
+        50_000,
+        ge=1,
+        le=10_000_000,
         description="pending responses read for one C-FIND before the harness aborts",
     )
     max_pdu_read: int = Field(
-        64 * 1024 * 1024, ge=16384, le=1 << 31,
+        64 * 1024 * 1024,
+        ge=16384,
+        le=1 << 31,
         description="the largest PDU length the harness reads from the target (bytes)",
     )
     provides: list[ProvidedSopClass] | None = Field(

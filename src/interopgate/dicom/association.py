@@ -9,6 +9,7 @@ on the wire (context IDs and results, PS3.8 9.3.3.2), and the peer's maximum PDU
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Iterator, Sequence
@@ -201,6 +202,22 @@ def quick_ack(assoc: Association) -> None:
         return recv(nr_bytes)
 
     assoc_socket.recv = recv_acking_at_once
+
+
+class _NoTransportTracebacks(logging.Filter):
+    """pynetdicom logs a traceback for every transport error while reading a PDU; the
+    harness names that error in one line (:attr:`Negotiation.wire_problem`), so the
+    traceback is dropped and the record kept as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OSError):
+            if record.msg is record.exc_info[1]:
+                return False  # LOGGER.exception(exc): the exception text again
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("pynetdicom.dul").addFilter(_NoTransportTracebacks())
 
 
 def guard_reads(assoc: Association, negotiation: Negotiation) -> None:

@@ -324,12 +324,11 @@ class FindSession:
             outcome.refusal = outcome.refusal or "the association is no longer established"
             return outcome
         outcome.accepted = True
-        if not assoc.is_established or not assoc.is_alive():
+        seen = self._negotiation.ended() if self._negotiation is not None else None
+        if self._lost or seen or not assoc.is_established or not assoc.is_alive():
             # Accepted earlier and lost since: a failure of this exchange, not a refusal.
-            ended = self._lost or (self._negotiation.ended() if self._negotiation else None)
-            outcome.problem = (
-                f"the association was lost before this C-FIND ({ended or 'aborted'})"
-            )
+            ended = self._lost or seen
+            outcome.problem = f"the association was lost before this C-FIND ({ended or 'aborted'})"
             return outcome
         self.device.transcript.note(f"C-FIND {self.model.label}: {describe_query(identifier)}")
         self._message_id += 1

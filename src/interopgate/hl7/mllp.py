@@ -398,8 +398,7 @@ class MLLPClient:
             late += (
                 f" ({partial} byte(s) of a frame never ended by <FS><CR>; hl7.ack.timeout)"
                 if started
-                else f" ({partial} byte(s) received without a <VT> frame start; "
-                "hl7.ack.timeout)"
+                else f" ({partial} byte(s) received without a <VT> frame start; hl7.ack.timeout)"
             )
         return f"{what} within {wait:g} s{late}"
 
