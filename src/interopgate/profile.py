@@ -631,6 +631,11 @@ def available_profiles(profiles_dir: Path) -> list[str]:
 
 def _read_yaml(path: Path) -> _Document:
     try:
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            raise ProfileError(
+                f"{path}: {path.stat().st_size} bytes; a profile is at most "
+                f"{MAX_PROFILE_BYTES} bytes"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{path}: file not found") from None
@@ -639,6 +644,8 @@ def _read_yaml(path: Path) -> _Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ProfileError(f"{path}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -652,14 +659,40 @@ def _read_yaml(path: Path) -> _Document:
             f"got a {type(data).__name__}"
         )
     lines: dict[tuple[Any, ...], int] = {}
-    _index_lines(node, (), lines)
+    try:
+        _index_lines(node, (), lines)
+    except _TooManyNodes:
+        raise ProfileError(
+            f"{path}: more than {MAX_PROFILE_NODES} values once YAML aliases are expanded; "
+            "a profile is small data (aliases that multiply, as in a 'billion laughs' "
+            "file, are refused)"
+        ) from None
+    except RecursionError:
+        raise ProfileError(
+            f"{path}: values nested more than 64 levels deep (or an alias that contains "
+            "itself); a profile is flat data"
+        ) from None
     return _Document(path, data, lines)
 
 
+# A profile is a few hundred values: far larger ones are refused before validation.
+MAX_PROFILE_BYTES = 1024 * 1024
+MAX_PROFILE_NODES = 100_000
+
+
+class _TooManyNodes(Exception):
+    pass
+
+
 def _index_lines(node: yaml.Node | None, path: tuple[Any, ...], out: dict) -> None:
-    """Record the 1-based line of every key path, so errors can point into the file."""
+    """Record the 1-based line of every key path, so errors can point into the file;
+    counts the values as aliases expand them (:data:`MAX_PROFILE_NODES`)."""
     if node is None:
         return
+    if len(path) > 64:
+        raise RecursionError()  # nested (or self-referencing through an alias) too deeply
+    if len(out) > MAX_PROFILE_NODES:
+        raise _TooManyNodes()
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -689,7 +722,8 @@ def resolve_path(ref: str, profiles_dir: Path, relative_to: Path | None = None) 
         path = Path(ref).expanduser()
         if not path.is_absolute() and relative_to is not None:
             candidate = relative_to / path
-            path = candidate if candidate.exists() else path
+            in_profiles = profiles_dir / path
+            path = candidate if candidate.exists() or not in_profiles.exists() else in_profiles
         if not path.exists():
             raise ProfileError(f"profile file {ref!r} not found (looked for {path.resolve()})")
         return path
@@ -701,6 +735,23 @@ def resolve_path(ref: str, profiles_dir: Path, relative_to: Path | None = None) 
     raise ProfileError(
         f"unknown profile {ref!r}{did_you_mean(ref, names)}: no {ref}.yaml in {profiles_dir}; "
         f"available profiles: {', '.join(names) or '(none)'}"
+    )
+
+
+def _confined(ref: str, path: Path, folder: Path, profiles_dir: Path) -> Path:
+    """A relative ``extends:`` path must stay in the extending profile's folder or the
+    profiles folder: a profile from elsewhere (a vendor, a ticket) cannot make the
+    harness read ``../../etc/...``. An absolute path is the user's own choice."""
+    if Path(ref).expanduser().is_absolute():
+        return path
+    real = path.resolve()
+    roots = [folder.resolve(), profiles_dir.resolve()]
+    if any(real == root or root in real.parents for root in roots):
+        return path
+    raise ProfileError(
+        f"{ref!r} leads outside the profile's folder ({roots[0]}) and the profiles folder "
+        f"({roots[1]}); a relative extends stays inside them (write an absolute path to "
+        "extend a profile elsewhere)"
     )
 
 
@@ -720,6 +771,7 @@ def _load_chain(path: Path, profiles_dir: Path, seen: list[Path]) -> list[_Docum
         )
     try:
         parent_path = resolve_path(parent, profiles_dir, relative_to=path.parent)
+        parent_path = _confined(parent, parent_path, path.parent, profiles_dir)
     except ProfileError as exc:
         raise ProfileError(f"{path}:{doc.lines.get(('extends',), 1)}: extends: {exc}") from None
     return [*_load_chain(parent_path, profiles_dir, [*seen, resolved]), doc]
@@ -845,6 +897,22 @@ def apply_target_fields(target: dict[str, Any], fields: dict[str, Any]) -> dict[
     return merged
 
 
+def _overridable(data: dict[str, Any], docs: list[_Document]) -> None:
+    """Command-line target options merge into ``target:``: it must be a mapping (and its
+    ``faults`` a list) before they can, else one message names where it is not."""
+    target = data.get("target")
+    if target is not None and not isinstance(target, dict):
+        raise ProfileError(
+            f"{_locate(docs, ('target',))}: target: expected a mapping (kind:, ...), got {target!r}"
+        )
+    faults = (target or {}).get("faults")
+    if faults is not None and not isinstance(faults, list):
+        raise ProfileError(
+            f"{_locate(docs, ('target', 'faults'))}: target.faults: expected a list of fault "
+            f"names, got {faults!r}"
+        )
+
+
 def load_profile(
     ref: str,
     profiles_dir: Path,
@@ -873,6 +941,8 @@ def load_profile(
             data["hl7"] = _deep_merge(data.get("hl7") or {}, override["hl7"])
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
+    if target_fields or extra_faults:
+        _overridable(data, docs)
     if target_fields:
         data["target"] = apply_target_fields(data.get("target") or {}, target_fields)
     if extra_faults:
