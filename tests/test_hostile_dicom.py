@@ -77,7 +77,7 @@ def _profile(folder: Path, port: int) -> Path:
     return path
 
 
-def run_against(peer_port: int, tmp_path: Path, *args: str):
+def run_against(peer_port: int, tmp_path: Path, *args: str, select: str = "test_single_value"):
     """Run the single-value checks (study, patient; the worklist skips on a live target
     without HL7); return (process, junit root, threads left)."""
     report_dir = tmp_path / "reports"
@@ -99,7 +99,7 @@ def run_against(peer_port: int, tmp_path: Path, *args: str):
         "-p",
         "hostile_threads",
         "-k",
-        "test_single_value",
+        select,
         *args,
     ]
     env = {**__import__("os").environ, "IG_THREADS_FILE": str(threads_file)}
@@ -146,6 +146,18 @@ def test_a_hostile_peer_mid_exchange_fails_each_check_clearly(script, tmp_path):
     assert (tmp_path / "reports" / "report.html").exists()
     assert threads == [], f"threads left running after the session: {threads}"
     assert elapsed < OUTER_TIMEOUT
+
+
+def test_the_cancel_check_against_a_stream_that_never_ends(tmp_path):
+    """The C-CANCEL check reads a bounded stream from a peer that ignores the cancel."""
+    with HostileDicomPeer("endless") as peer:
+        process, junit, threads = run_against(peer.port, tmp_path, select="test_cancel")
+    output = process.stdout + process.stderr
+    assert process.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
+    failures = [c.find("failure") for c in junit.findall(".//testcase")]
+    assert len([f for f in failures if f is not None]) == 2
+    assert threads == [], threads
 
 
 def _session(peer: HostileDicomPeer, **target):
