@@ -8,6 +8,7 @@ the check's transcript.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 
 from pynetdicom import Association
@@ -20,7 +21,14 @@ from interopgate.profile import Profile
 class DeviceClient:
     def __init__(self, profile: Profile, endpoint: Endpoint, transcript: Transcript) -> None:
         self.profile = profile
-        self.endpoint = endpoint
+        target = profile.target
+        # The profile's bounds on every wait and read of an association (PS3.8 9.1.1).
+        self.endpoint = dataclasses.replace(
+            endpoint,
+            acse_timeout=target.acse_timeout,
+            network_timeout=target.network_timeout,
+            max_pdu_read=target.max_pdu_read,
+        )
         self.transcript = transcript
 
     @property

@@ -208,6 +208,36 @@ class TargetBase(Strict):
     )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     dimse_timeout: float = Field(10.0, gt=0, le=600)
+    # Bounds against a target that misbehaves mid-exchange (docs/robustness.md); the
+    # defaults never fire on a healthy target.
+    acse_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=600,
+        description="seconds for A-ASSOCIATE-AC / A-RELEASE-RP (unset = connect_timeout + 5)",
+    )
+    network_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=900,
+        description="seconds one PDU may take to arrive once begun, "
+        "and an association may stay silent (unset = dimse_timeout + 5)",
+    )
+    find_timeout: float = Field(
+        300.0, gt=0, le=3600, description="seconds one C-FIND may take to its final response"
+    )
+    max_find_responses: int = Field(
+        50_000,
+        ge=1,
+        le=10_000_000,
+        description="pending responses read for one C-FIND before the harness aborts",
+    )
+    max_pdu_read: int = Field(
+        64 * 1024 * 1024,
+        ge=16384,
+        le=1 << 31,
+        description="the largest PDU length the harness reads from the target (bytes)",
+    )
     provides: list[ProvidedSopClass] | None = Field(
         None,
         description="the SOP classes the target's conformance statement says it provides "
@@ -586,6 +616,13 @@ class HL7(Strict):
     ack: HL7Ack = HL7Ack()
     connection: Literal["persistent", "per-message"] = "persistent"
     connect_timeout: float = Field(5.0, gt=0, le=120)
+    max_frame: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=1 << 30,
+        description="the largest MLLP frame (bytes) the harness reads from the target; a "
+        "reply growing past it ends the exchange (bounded memory)",
+    )
     sweep_budget: float = Field(
         240.0,
         gt=0,
@@ -764,6 +801,11 @@ def available_profiles(profiles_dir: Path) -> list[str]:
 
 def _read_yaml(path: Path) -> _Document:
     try:
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            raise ProfileError(
+                f"{path}: {path.stat().st_size} bytes; a profile is at most "
+                f"{MAX_PROFILE_BYTES} bytes"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{path}: file not found") from None
@@ -772,6 +814,8 @@ def _read_yaml(path: Path) -> _Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ProfileError(f"{path}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -785,14 +829,40 @@ def _read_yaml(path: Path) -> _Document:
             f"got a {type(data).__name__}"
         )
     lines: dict[tuple[Any, ...], int] = {}
-    _index_lines(node, (), lines)
+    try:
+        _index_lines(node, (), lines)
+    except _TooManyNodes:
+        raise ProfileError(
+            f"{path}: more than {MAX_PROFILE_NODES} values once YAML aliases are expanded; "
+            "a profile is small data (aliases that multiply, as in a 'billion laughs' "
+            "file, are refused)"
+        ) from None
+    except RecursionError:
+        raise ProfileError(
+            f"{path}: values nested more than 64 levels deep (or an alias that contains "
+            "itself); a profile is flat data"
+        ) from None
     return _Document(path, data, lines)
 
 
+# A profile is a few hundred values: far larger ones are refused before validation.
+MAX_PROFILE_BYTES = 1024 * 1024
+MAX_PROFILE_NODES = 100_000
+
+
+class _TooManyNodes(Exception):
+    pass
+
+
 def _index_lines(node: yaml.Node | None, path: tuple[Any, ...], out: dict) -> None:
-    """Record the 1-based line of every key path, so errors can point into the file."""
+    """Record the 1-based line of every key path, so errors can point into the file;
+    counts the values as aliases expand them (:data:`MAX_PROFILE_NODES`)."""
     if node is None:
         return
+    if len(path) > 64:
+        raise RecursionError()  # nested (or self-referencing through an alias) too deeply
+    if len(out) > MAX_PROFILE_NODES:
+        raise _TooManyNodes()
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -822,7 +892,8 @@ def resolve_path(ref: str, profiles_dir: Path, relative_to: Path | None = None) 
         path = Path(ref).expanduser()
         if not path.is_absolute() and relative_to is not None:
             candidate = relative_to / path
-            path = candidate if candidate.exists() else path
+            in_profiles = profiles_dir / path
+            path = candidate if candidate.exists() or not in_profiles.exists() else in_profiles
         if not path.exists():
             raise ProfileError(f"profile file {ref!r} not found (looked for {path.resolve()})")
         return path
@@ -834,6 +905,23 @@ def resolve_path(ref: str, profiles_dir: Path, relative_to: Path | None = None) 
     raise ProfileError(
         f"unknown profile {ref!r}{did_you_mean(ref, names)}: no {ref}.yaml in {profiles_dir}; "
         f"available profiles: {', '.join(names) or '(none)'}"
+    )
+
+
+def _confined(ref: str, path: Path, folder: Path, profiles_dir: Path) -> Path:
+    """A relative ``extends:`` path must stay in the extending profile's folder or the
+    profiles folder: a profile from elsewhere (a vendor, a ticket) cannot make the
+    harness read ``../../etc/...``. An absolute path is the user's own choice."""
+    if Path(ref).expanduser().is_absolute():
+        return path
+    real = path.resolve()
+    roots = [folder.resolve(), profiles_dir.resolve()]
+    if any(real == root or root in real.parents for root in roots):
+        return path
+    raise ProfileError(
+        f"{ref!r} leads outside the profile's folder ({roots[0]}) and the profiles folder "
+        f"({roots[1]}); a relative extends stays inside them (write an absolute path to "
+        "extend a profile elsewhere)"
     )
 
 
@@ -853,6 +941,7 @@ def _load_chain(path: Path, profiles_dir: Path, seen: list[Path]) -> list[_Docum
         )
     try:
         parent_path = resolve_path(parent, profiles_dir, relative_to=path.parent)
+        parent_path = _confined(parent, parent_path, path.parent, profiles_dir)
     except ProfileError as exc:
         raise ProfileError(f"{path}:{doc.lines.get(('extends',), 1)}: extends: {exc}") from None
     return [*_load_chain(parent_path, profiles_dir, [*seen, resolved]), doc]
@@ -954,6 +1043,11 @@ _LIVE_KEEPS = {
     "accepts_any_called_ae",
     "connect_timeout",
     "dimse_timeout",
+    "acse_timeout",
+    "network_timeout",
+    "find_timeout",
+    "max_find_responses",
+    "max_pdu_read",
     "provides",
     "rejection_result",
 }
@@ -988,6 +1082,22 @@ def apply_target_fields(target: dict[str, Any], fields: dict[str, Any]) -> dict[
     return merged
 
 
+def _overridable(data: dict[str, Any], docs: list[_Document]) -> None:
+    """Command-line target options merge into ``target:``: it must be a mapping (and its
+    ``faults`` a list) before they can, else one message names where it is not."""
+    target = data.get("target")
+    if target is not None and not isinstance(target, dict):
+        raise ProfileError(
+            f"{_locate(docs, ('target',))}: target: expected a mapping (kind:, ...), got {target!r}"
+        )
+    faults = (target or {}).get("faults")
+    if faults is not None and not isinstance(faults, list):
+        raise ProfileError(
+            f"{_locate(docs, ('target', 'faults'))}: target.faults: expected a list of fault "
+            f"names, got {faults!r}"
+        )
+
+
 def load_profile(
     ref: str,
     profiles_dir: Path,
@@ -1018,6 +1128,8 @@ def load_profile(
             data["dicom"] = _deep_merge(data.get("dicom") or {}, override["dicom"])
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
+    if target_fields or extra_faults:
+        _overridable(data, docs)
     if target_fields:
         data["target"] = apply_target_fields(data.get("target") or {}, target_fields)
     if extra_faults:

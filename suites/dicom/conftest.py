@@ -73,13 +73,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @dataclass
 class SeededData:
-    data: QueryData
+    seeded_data: QueryData
     instances: str | None = None  # None when seeded, else why not
     worklist: str | None = None
     declared_worklist: list[Dataset] = field(default_factory=list)
+    broken: str | None = None  # the target misbehaved while being seeded: checks fail
+
+    @property
+    def data(self) -> QueryData:
+        """The data; every check that uses it fails with one line when seeding broke."""
+        if self.broken:
+            pytest.fail(self.broken, pytrace=False)
+        return self.seeded_data
 
     def require(self, model: str) -> QueryData:
         """The data, or skip: the target could not be seeded for ``model``."""
+        if self.broken:
+            pytest.fail(self.broken, pytrace=False)
         reason = self.worklist if model == "worklist" else self.instances
         if reason:
             pytest.skip(reason)
@@ -107,6 +117,8 @@ def query_data(pytestconfig: pytest.Config, profile, target):
         target.seeder.store_instances(data.studies())
     except TargetUnavailable as exc:
         seeded.instances = str(exc)
+    except Exception as exc:  # a target misbehaving mid-exchange: one line per check
+        seeded.broken = seeding_failure(target, exc)
     feed = seeding.feed_for(profile, target)
     lease = _lease(pytestconfig)
     if worklist is not None and worklist.source == "preloaded":
@@ -132,6 +144,8 @@ def query_data(pytestconfig: pytest.Config, profile, target):
             target.seeder.add_worklist_items(data.worklist())
         except TargetUnavailable as exc:
             seeded.worklist = str(exc)
+        except Exception as exc:  # a target misbehaving mid-exchange: one line per check
+            seeded.broken = seeded.broken or seeding_failure(target, exc)
     yield seeded
     if feed is not None and feed.fed and not pytestconfig.option.ig_keep_worklist:
         with lease.give_back() as holders:
@@ -139,6 +153,18 @@ def query_data(pytestconfig: pytest.Config, profile, target):
                 feed.withdraw()
             else:
                 feed.withdrawn = "left to the last xdist worker still using them"
+
+
+def seeding_failure(target, exc: Exception) -> str:
+    """One sentence for the checks whose query data could not be seeded because the
+    target misbehaved mid-exchange (aborted, stopped answering, broke the connection)."""
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and "must be established" in text:
+        text = (
+            "the association ended in the middle of seeding (aborted by the target, or "
+            "no C-STORE response within the DIMSE timeout, target.dimse_timeout)"
+        )
+    return f"the query data could not be seeded on the target {target.endpoint}: {text}"
 
 
 def _lease(config: pytest.Config) -> seeding.FeedLease:

@@ -9,13 +9,15 @@ on the wire (context IDs and results, PS3.8 9.3.3.2), and the peer's maximum PDU
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pynetdicom import AE, Association, build_role, evt
-from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
+from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 from pynetdicom.pdu_items import MaximumLengthSubItem, PresentationContextItemAC
 
 from interopgate.dicom import uids
@@ -45,6 +47,19 @@ CONTEXT_RESULT = {
     3: "abstract-syntax-not-supported (provider rejection)",
     4: "transfer-syntaxes-not-supported (provider rejection)",
 }
+# PS3.8 Table 9-26 (A-ABORT): source and reason/diag.
+ABORT_SOURCE = {0: "service-user", 1: "reserved", 2: "service-provider"}
+ABORT_REASON = {
+    0: "reason-not-specified",
+    1: "unrecognized-PDU",
+    2: "unexpected-PDU",
+    4: "unrecognized-PDU-parameter",
+    5: "unexpected-PDU-parameter",
+    6: "invalid-PDU-parameter-value",
+}
+# PS3.8 9.3.1: the PDU types an association may carry.
+PDU_TYPES = {1, 2, 3, 4, 5, 6, 7}
+MAX_PDU_READ = 64 * 1024 * 1024  # the largest PDU the harness reads (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,19 @@ class Endpoint:
     # peer's certificate must carry; None = plain TCP.
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
     server_name: str | None = None
+    # None: connect_timeout + 5 (ACSE), dimse_timeout + 5 (network: the longest one PDU
+    # may take to arrive, and the longest an association may stay silent)
+    acse_timeout: float | None = None
+    network_timeout: float | None = None
+    max_pdu_read: int = MAX_PDU_READ
+
+    @property
+    def acse_wait(self) -> float:
+        return self.connect_timeout + 5 if self.acse_timeout is None else self.acse_timeout
+
+    @property
+    def network_wait(self) -> float:
+        return self.dimse_timeout + 5 if self.network_timeout is None else self.network_timeout
 
     def __str__(self) -> str:
         tls = " (TLS)" if self.ssl_context is not None else ""
@@ -105,6 +133,11 @@ class Negotiation:
     rejection: Rejection | None = None
     aborted: bool = False
     peer_max_pdu: int | None = None
+    # What ended the association early, seen on the wire (None while it is healthy):
+    peer_abort: tuple[int, int] | None = None  # A-ABORT source, reason/diag (PS3.8 9.3.8)
+    wire_problem: str | None = None  # a PDU the harness refused or could not read whole
+    closed_by_peer: bool = False  # the TCP connection closed without release or abort
+    releasing: bool = False  # set when the harness itself releases or aborts
 
     @property
     def established(self) -> bool:
@@ -127,6 +160,22 @@ class Negotiation:
         if self.accept is not None:
             return "A-ASSOCIATE-AC"
         return "the peer aborted or closed the connection during negotiation"
+
+    def ended(self) -> str | None:
+        """What the peer did to end the association early, in one phrase for a failure
+        message (None when nothing was seen)."""
+        if self.wire_problem:
+            return self.wire_problem
+        if self.peer_abort is not None:
+            source, reason = self.peer_abort
+            return (
+                f"association aborted by the peer (A-ABORT source {source} "
+                f"({ABORT_SOURCE.get(source, '?')}), reason {reason} "
+                f"({ABORT_REASON.get(reason, '?')}), PS3.8 9.3.8)"
+            )
+        if self.closed_by_peer:
+            return "the peer closed the TCP connection without A-RELEASE or A-ABORT"
+        return None
 
 
 def describe_context(answer: WireContext | None) -> str:
@@ -168,6 +217,107 @@ def quick_ack(assoc: Association) -> None:
     assoc_socket.recv = recv_acking_at_once
 
 
+class _NoTransportTracebacks(logging.Filter):
+    """pynetdicom logs a traceback for every transport error while reading a PDU; the
+    harness names that error in one line (:attr:`Negotiation.wire_problem`), so the
+    traceback is dropped and the record kept as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OSError):
+            if record.msg is record.exc_info[1]:
+                return False  # LOGGER.exception(exc): the exception text again
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("pynetdicom.dul").addFilter(_NoTransportTracebacks())
+
+
+def guard_reads(assoc: Association, negotiation: Negotiation) -> None:
+    """Bound every PDU read of the association in time and size, and name what went wrong.
+
+    pynetdicom reads a PDU header, then blocks until the whole length it declares has
+    arrived, with only an idle timeout per ``recv``: a peer sending one byte a second, or
+    declaring 4 GB and sending 100 bytes, holds its reactor thread (and any abort) for
+    ever, and a huge declared length grows memory without limit. This replaces the
+    socket's ``recv`` with one that gives a PDU ``network_wait`` seconds to arrive once
+    its header is read, refuses a declared length above ``max_pdu_read`` and an unknown
+    PDU type (PS3.8 9.3.1), notices a TCP reset, and gives up at once when the
+    association is being killed. A refusal raises ``OSError``, which pynetdicom treats as
+    the transport closing (its Evt17): the association aborts, and
+    :attr:`Negotiation.wire_problem` says why.
+    """
+    assoc_socket = getattr(assoc.dul, "socket", None)
+    sock = getattr(assoc_socket, "socket", None)
+    if sock is None:
+        return
+    endpoint = negotiation.endpoint
+    state = {"header": True}
+
+    def problem(text: str) -> None:
+        if negotiation.wire_problem is None and not negotiation.releasing:
+            negotiation.wire_problem = text
+
+    def recv(nr_bytes: int) -> bytearray:
+        is_header = state["header"] and nr_bytes == 6
+        if not is_header and nr_bytes > endpoint.max_pdu_read:
+            problem(
+                f"the peer sent a PDU declaring {nr_bytes} bytes, more than the "
+                f"{endpoint.max_pdu_read} the harness reads (target.max_pdu_read)"
+            )
+            raise OSError("PDU too large")
+        deadline = time.monotonic() + endpoint.network_wait
+        data = bytearray()
+        previous = sock.gettimeout()
+        try:
+            while len(data) < nr_bytes:
+                if getattr(assoc.dul, "_kill_thread", False):
+                    raise OSError("association killed")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    problem(
+                        f"a PDU did not arrive whole within {endpoint.network_wait:g} s "
+                        f"(network timeout, target.network_timeout): {len(data)} of "
+                        f"{nr_bytes} {'header ' if is_header else ''}bytes received"
+                    )
+                    raise TimeoutError("PDU read timeout")
+                sock.settimeout(min(remaining, 0.25))
+                try:
+                    chunk = sock.recv(min(65536, nr_bytes - len(data)))
+                except TimeoutError:
+                    continue
+                except ConnectionResetError:
+                    problem(
+                        "the peer reset the TCP connection (RST)"
+                        + (f" after {len(data)} of {nr_bytes} bytes of a PDU" if data else "")
+                    )
+                    raise
+                if not chunk:
+                    if data or not is_header:
+                        problem(
+                            f"the peer closed the TCP connection in the middle of a PDU "
+                            f"({len(data)} of {nr_bytes} bytes received)"
+                        )
+                    return data
+                data += chunk
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(previous)
+        if is_header:
+            if data[0] not in PDU_TYPES:
+                problem(
+                    f"the peer sent a PDU of unknown type {data[0]:02X}H "
+                    "(PS3.8 9.3.1: types 01H-07H)"
+                )
+                raise OSError("unknown PDU type")
+            state["header"] = int.from_bytes(data[2:6], "big") == 0
+        else:
+            state["header"] = True
+        return data
+
+    assoc_socket.recv = recv
+
+
 @contextlib.contextmanager
 def open_association(
     endpoint: Endpoint,
@@ -187,9 +337,9 @@ def open_association(
     ``handlers``: further pynetdicom event handlers (e.g. EVT_C_STORE for them)."""
     ae = AE(ae_title=calling_ae)
     ae.connection_timeout = endpoint.connect_timeout
-    ae.acse_timeout = endpoint.connect_timeout + 5
+    ae.acse_timeout = endpoint.acse_wait
     ae.dimse_timeout = endpoint.dimse_timeout
-    ae.network_timeout = endpoint.dimse_timeout + 5
+    ae.network_timeout = endpoint.network_wait
     ae.maximum_pdu_size = max_pdu
     for abstract_syntax, syntaxes in contexts:
         ae.add_requested_context(abstract_syntax, list(syntaxes))
@@ -202,6 +352,15 @@ def open_association(
     def on_open(event: evt.Event) -> None:
         negotiation.connected = True
         no_delay(event.assoc)
+        guard_reads(event.assoc, negotiation)
+
+    def on_sent(event: evt.Event) -> None:
+        if event.pdu.__class__.__name__ in ("A_ABORT_RQ", "A_RELEASE_RQ"):
+            negotiation.releasing = True  # what follows is the harness's own doing
+
+    def on_close(event: evt.Event) -> None:
+        if not negotiation.releasing and negotiation.accept is not None:
+            negotiation.closed_by_peer = True
 
     def on_pdu(event: evt.Event) -> None:
         pdu = event.pdu
@@ -220,8 +379,16 @@ def open_association(
                     negotiation.peer_max_pdu = sub.maximum_length_received
         elif isinstance(pdu, A_ASSOCIATE_RJ):
             negotiation.rejection = Rejection(pdu.result, pdu.source, pdu.reason_diagnostic)
+        elif isinstance(pdu, A_ABORT_RQ) and not negotiation.releasing:
+            negotiation.peer_abort = (pdu.source or 0, pdu.reason_diagnostic or 0)
 
-    events: list = [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu), *handlers]
+    events: list = [
+        (evt.EVT_CONN_OPEN, on_open),
+        (evt.EVT_PDU_RECV, on_pdu),
+        (evt.EVT_PDU_SENT, on_sent),
+        (evt.EVT_CONN_CLOSE, on_close),
+        *handlers,
+    ]
     if transcript is not None:
         transcript.note(
             f"A-ASSOCIATE-RQ {calling_ae} -> {called_ae or endpoint.called_ae} at "
@@ -243,6 +410,10 @@ def open_association(
     try:
         yield assoc, negotiation
     finally:
+        troubled = negotiation.ended() is not None
+        negotiation.releasing = True
         if assoc.is_established:
-            assoc.release()
+            # A peer that already misbehaved is not asked for an A-RELEASE-RP it may
+            # never send: abort at once (PS3.8 7.3).
+            assoc.abort() if troubled else assoc.release()
         ae.shutdown()

@@ -40,7 +40,13 @@ from pynetdicom.dimse_messages import C_CANCEL_RQ
 from pynetdicom.dimse_primitives import C_CANCEL
 from pynetdicom.pdu import P_DATA_TF
 
-from interopgate.dicom.query import InformationModel, _quiesce_reactor, describe_query
+from interopgate.dicom.query import (
+    FIND_TIMEOUT,
+    MAX_FIND_RESPONSES,
+    InformationModel,
+    _quiesce_reactor,
+    describe_query,
+)
 
 ECHOES = 5
 SWITCH_INTERVAL = 0.0002  # seconds; CPython's default is 0.005
@@ -84,6 +90,7 @@ class CancelRun:
     samples: list[StreamSample] = field(default_factory=list)
     kernel_queue: bool = True  # FIONREAD worked: byte arrival can be bounded
     receive_buffer: int = 0  # SO_RCVBUF as the kernel set it
+    problem: str | None = None  # the stream was cut (target.max_find_responses / find_timeout)
 
     @property
     def flow_limited(self) -> bool:
@@ -156,6 +163,8 @@ class _Recorder:
 def _echo_round_trips(assoc, count: int) -> list[float]:
     trips = []
     for _ in range(count):
+        if not assoc.is_established:  # the peer ended it: no RuntimeError from pynetdicom
+            break
         _quiesce_reactor(assoc)  # a fast C-ECHO-RSP must not go to pynetdicom's reactor
         start = time.monotonic()
         status = assoc.send_c_echo()
@@ -174,6 +183,8 @@ def _empty_find_round_trips(assoc, model: InformationModel, count: int) -> list[
     setattr(query, model.identity, "")
     trips = []
     for _ in range(count):
+        if not assoc.is_established:
+            break
         _quiesce_reactor(assoc)
         start = time.monotonic()
         statuses = [s for s, _ in assoc.send_c_find(query, model.sop_class)]
@@ -269,7 +280,9 @@ def _query(device, assoc, run: CancelRun, recorder: _Recorder, context_id: int) 
             )
 
     def on_sent(event: evt.Event) -> None:
-        if event.pdu.pdu_type == 0x04 and not cancel.is_alive() and not cancel.stop.is_set():
+        # ident is None until started: the C-FIND-RQ's second PDU (its identifier) may
+        # go out after a fast watcher already ended, and a thread starts only once.
+        if event.pdu.pdu_type == 0x04 and cancel.ident is None and not cancel.stop.is_set():
             cancel.start()  # the C-FIND-RQ is going out: watch for the first response
 
     device.transcript.note(
@@ -283,9 +296,27 @@ def _query(device, assoc, run: CancelRun, recorder: _Recorder, context_id: int) 
     # threads decode: a shorter switch interval for the length of one query.
     interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
+    target = getattr(getattr(device, "profile", None), "target", None)
+    most = getattr(target, "max_find_responses", MAX_FIND_RESPONSES)
+    deadline = time.monotonic() + getattr(target, "find_timeout", FIND_TIMEOUT)
     try:
-        for status, _ in assoc.send_c_find(run.request, run.model.sop_class, msg_id=message_id):
+        responses = assoc.send_c_find(run.request, run.model.sop_class, msg_id=message_id)
+        for count, (status, _) in enumerate(responses, 1):
             if "Status" not in status:
+                break
+            if count >= most or time.monotonic() > deadline:
+                # A stream that never ends is cut (bounded time and memory) and aborted.
+                run.problem = (
+                    f"more than {most} pending C-FIND responses (target.max_find_responses)"
+                    if count >= most
+                    else "no final C-FIND response within the find timeout "
+                    f"(target.find_timeout) after {count} response(s)"
+                )
+                device.transcript.note(f"!! {run.problem}; association aborted")
+                responses.close()
+                with contextlib.suppress(AttributeError):
+                    assoc._reactor_checkpoint.set()
+                assoc.abort()
                 break
     finally:
         sys.setswitchinterval(interval)

@@ -74,6 +74,11 @@ MODELS = {
     ),
 }
 
+# Defaults of the profile's target.max_find_responses / target.find_timeout: far above
+# what a healthy target sends, low enough that a stream that never ends stops.
+MAX_FIND_RESPONSES = 50_000
+FIND_TIMEOUT = 300.0
+
 _TODAY = re.compile(r"today(?:([+-])(\d+)d)?")
 
 
@@ -170,6 +175,9 @@ class FindOutcome:
     responses: list[FindResponse] = field(default_factory=list)
     cancelled_after: int | None = None  # matches received when C-CANCEL was sent
     cancel_sent: float | None = None  # time.monotonic() of the C-CANCEL-FIND-RQ
+    # What ended the exchange before a final response: the event and the wait, e.g.
+    # "association aborted by the peer (A-ABORT source 2 ...) after 3 C-FIND responses"
+    problem: str | None = None
 
     def pending_after_cancel(self) -> int:
         """Pending responses that reached us after the C-CANCEL was sent: the SCP sent
@@ -197,6 +205,8 @@ class FindOutcome:
     @property
     def final_status(self) -> str:
         final = self.final
+        if self.problem:
+            return f"none ({self.problem})"
         if final is None:
             return "no response"
         if final.status in (0xFF00, 0xFF01):
@@ -242,6 +252,13 @@ class FindSession:
         self._stack = contextlib.ExitStack()
         self._message_id = 0
         self._wire_data: list[tuple[bool, float]] = []
+        self._negotiation = None
+        self._wrong_id: int | None = None  # a Message ID Being Responded To not ours
+        self._lost: str | None = None  # the problem that ended the association
+        target = getattr(getattr(device, "profile", None), "target", None)
+        # Bounds against a peer whose pending responses never end (bounded memory/time).
+        self.max_responses = getattr(target, "max_find_responses", MAX_FIND_RESPONSES)
+        self.find_timeout = getattr(target, "find_timeout", FIND_TIMEOUT)
 
     def __enter__(self) -> FindSession:
         assoc, negotiation = self._stack.enter_context(
@@ -256,6 +273,7 @@ class FindSession:
             return self
         assoc.bind(evt.EVT_DIMSE_RECV, self._on_dimse)
         self._assoc = assoc
+        self._negotiation = negotiation
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -265,25 +283,99 @@ class FindSession:
         command = event.message.command_set
         if command.CommandField == 0x8020:  # C-FIND-RSP
             self._wire_data.append((command.CommandDataSetType != 0x0101, time.monotonic()))
+            answered = command.get("MessageIDBeingRespondedTo")
+            if answered != self._message_id and self._wrong_id is None:
+                self._wrong_id = answered
+
+    def _ended(self, assoc, received: int, *, timed_out: bool) -> str:
+        """Why the response stream stopped, naming the event and the wait."""
+        after = f"after {received} C-FIND response(s)"
+        seen = self._negotiation.ended() if self._negotiation is not None else None
+        if seen:
+            return f"{seen} {after}"
+        endpoint = getattr(self.device, "endpoint", None)
+        wait = getattr(endpoint, "dimse_timeout", None)
+        if timed_out and wait is not None:
+            return (
+                f"no C-FIND response within {wait:g} s (DIMSE timeout, target.dimse_timeout) "
+                f"{after}"
+            )
+        return f"the association ended {after}"
+
+    def _give_up(self, assoc, generator) -> None:
+        """Stop reading a stream the harness refuses: close pynetdicom's generator, let
+        its reactor run again (send_c_find paused it) and abort (PS3.8 7.3.1)."""
+        with contextlib.suppress(Exception):
+            generator.close()
+        checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+        if checkpoint is not None:
+            checkpoint.set()
+        if self._negotiation is not None:
+            self._negotiation.releasing = True
+        if assoc.is_established:
+            assoc.abort()
 
     def find(self, identifier: Dataset, *, cancel_after: int | None = None) -> FindOutcome:
         """Send one C-FIND; with ``cancel_after=n`` send a C-CANCEL-FIND-RQ once ``n``
         matches have arrived."""
         outcome = FindOutcome(self.model, identifier, refusal=self.refusal)
         assoc = self._assoc
-        if assoc is None or not assoc.is_established:
+        if assoc is None:
             outcome.refusal = outcome.refusal or "the association is no longer established"
             return outcome
         outcome.accepted = True
+        seen = self._negotiation.ended() if self._negotiation is not None else None
+        if self._lost or seen or not assoc.is_established or not assoc.is_alive():
+            # Accepted earlier and lost since: a failure of this exchange, not a refusal.
+            ended = self._lost or seen
+            outcome.problem = f"the association was lost before this C-FIND ({ended or 'aborted'})"
+            return outcome
         self.device.transcript.note(f"C-FIND {self.model.label}: {describe_query(identifier)}")
         self._message_id += 1
         self._wire_data = []
+        self._wrong_id = None
         _quiesce_reactor(assoc)
         sop_class = self.model.sop_class
-        for status, found in assoc.send_c_find(identifier, sop_class, msg_id=self._message_id):
+        deadline = time.monotonic() + self.find_timeout
+        try:
+            responses = assoc.send_c_find(identifier, sop_class, msg_id=self._message_id)
+        except RuntimeError:
+            # The peer ended the association between the check above and the request.
+            checkpoint = getattr(assoc, "_reactor_checkpoint", None)
+            if checkpoint is not None:
+                checkpoint.set()
+            outcome.problem = self._ended(assoc, 0, timed_out=False)
+            return outcome
+        for status, found in responses:
             if "Status" not in status:
-                break  # aborted or timed out: no more responses
+                # aborted, closed or timed out: pynetdicom already aborted
+                outcome.problem = self._ended(assoc, len(outcome.responses), timed_out=True)
+                break
             outcome.responses.append(FindResponse(int(status.Status), found, False))
+            if self._wrong_id is not None:
+                outcome.problem = (
+                    f"a C-FIND-RSP answered Message ID {self._wrong_id}, not the C-FIND-RQ's "
+                    f"{self._message_id} (PS3.7 9.3.2.2, Message ID Being Responded To), "
+                    f"after {len(outcome.responses) - 1} C-FIND response(s); association aborted"
+                )
+                self._give_up(assoc, responses)
+                break
+            if int(status.Status) not in (0xFF00, 0xFF01):
+                continue
+            if len(outcome.responses) >= self.max_responses:
+                outcome.problem = (
+                    f"more than {self.max_responses} pending C-FIND responses "
+                    "(target.max_find_responses); association aborted"
+                )
+                self._give_up(assoc, responses)
+                break
+            if time.monotonic() > deadline:
+                outcome.problem = (
+                    f"no final C-FIND response within {self.find_timeout:g} s (target."
+                    f"find_timeout) after {len(outcome.responses)} pending; association aborted"
+                )
+                self._give_up(assoc, responses)
+                break
             if (
                 cancel_after is not None
                 and outcome.cancelled_after is None
@@ -293,6 +385,9 @@ class FindSession:
                 outcome.cancel_sent = time.monotonic()
                 self.device.transcript.note(f">> C-CANCEL-FIND-RQ for message {self._message_id}")
                 assoc.send_c_cancel(self._message_id, query_model=sop_class)
+        if outcome.problem:
+            self._lost = self._lost or outcome.problem
+            self.device.transcript.note(f"!! {outcome.problem}")
         for response, (had_data, arrived) in zip(outcome.responses, self._wire_data, strict=False):
             response.has_data_set, response.arrived = had_data, arrived
         return outcome

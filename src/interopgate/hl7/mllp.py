@@ -22,6 +22,7 @@ receiver that re-delivers its earlier messages answers the n-th message with n A
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import ssl
@@ -112,26 +113,66 @@ class Frame:
         return problems
 
 
-class FrameReader:
-    """Accumulates bytes and yields complete frames (HL7 v2.5 Appendix C.4.3)."""
+MAX_FRAME = 16 * 1024 * 1024  # default bound on one frame (profile: hl7.max_frame)
 
-    def __init__(self) -> None:
-        self.buffer = b""
+
+class FrameTooLarge(ValueError):
+    """More bytes than ``max_frame`` arrived without completing a frame."""
+
+    def __init__(self, size: int, limit: int, started: bool) -> None:
+        self.size, self.limit, self.started = size, limit, started
+        what = "a <VT> but no <FS><CR>" if started else "no <VT> frame start"
+        super().__init__(
+            f"{size} bytes without a complete frame ({what}), more than the {limit} the "
+            "harness reads (hl7.max_frame)"
+        )
+
+
+class FrameReader:
+    """Accumulates bytes and yields complete frames (HL7 v2.5 Appendix C.4.3).
+
+    Bounded: more than ``max_frame`` bytes without a complete frame raise
+    :class:`FrameTooLarge`; the scan resumes where the last one stopped, so a large
+    frame arriving in small chunks costs linear time."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buffer = bytearray()
+        self.max_frame = max_frame
+        self._scanned = 0  # bytes of the buffer already searched for <FS>
+
+    @property
+    def buffer(self) -> bytes:
+        return bytes(self._buffer)
+
+    @buffer.setter
+    def buffer(self, value: bytes) -> None:
+        self._buffer, self._scanned = bytearray(value), 0
 
     def feed(self, data: bytes) -> list[Frame]:
-        self.buffer += data
+        self._buffer += data
         frames = []
         while True:
-            start = self.buffer.find(VT)
+            buffer = self._buffer
+            start = buffer.find(VT)
             if start < 0:
+                self._check_size(False)
                 return frames
-            end = self.buffer.find(FS, start)
-            if end < 0 or end + 1 >= len(self.buffer):
+            end = buffer.find(FS, max(start, self._scanned))
+            if end < 0 or end + 1 >= len(buffer):
+                self._scanned = max(start, len(buffer) - 1)
+                self._check_size(True)
                 return frames
-            junk, payload = self.buffer[:start], self.buffer[start + 1 : end]
-            terminated = self.buffer[end + 1 : end + 2] == CR
-            self.buffer = self.buffer[end + (2 if terminated else 1) :]
+            junk, payload = bytes(buffer[:start]), bytes(buffer[start + 1 : end])
+            terminated = buffer[end + 1 : end + 2] == CR
+            del buffer[: end + (2 if terminated else 1)]
+            self._scanned = 0
             frames.append(Frame(payload, junk, terminated))
+
+    def _check_size(self, started: bool) -> None:
+        if len(self._buffer) > self.max_frame:
+            size = len(self._buffer)
+            self._buffer, self._scanned = bytearray(), 0
+            raise FrameTooLarge(size, self.max_frame, started)
 
 
 def ack_kind(msa_1: str) -> str:
@@ -208,14 +249,16 @@ class MLLPClient:
         read_timeout: float = 5.0,
         persistent: bool = True,
         note: Callable[[str], None] | None = None,
+        max_frame: int = MAX_FRAME,
     ) -> None:
         self.address = (host, port)
+        self.max_frame = max_frame
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.persistent = persistent
         self.note = note or (lambda text: None)
         self._sock: socket.socket | None = None
-        self._reader = FrameReader()
+        self._reader = FrameReader(max_frame)
         self._pending: list[Frame] = []  # frames after the reply, for receive()
         self._earlier: set[str] = set()  # MSH-10s sent before the current message
         self._current = ""  # MSH-10 of the message last sent
@@ -244,6 +287,7 @@ class MLLPClient:
             read_timeout=settings.ack.timeout,
             persistent=persistent,
             note=note,
+            max_frame=getattr(settings, "max_frame", MAX_FRAME),
         )
 
     def __enter__(self) -> MLLPClient:
@@ -257,7 +301,7 @@ class MLLPClient:
             self._tap("closed", self._sock, b"")
             self._sock.close()
             self._sock = None
-            self._reader = FrameReader()
+            self._reader = FrameReader(self.max_frame)
             self._pending = []
 
     def _connect(self) -> socket.socket:
@@ -310,8 +354,12 @@ class MLLPClient:
             self._tap("sent", sock, data)
             reply = self._read_frame(sock, started + wait)
         except AckTimeout:
+            problem = self._no_reply("no ACK", wait)
             self.close()  # a late ACK must never be read as the next message's ACK
-            return self._done(data, None, started, self._no_reply("no ACK", wait))
+            return self._done(data, None, started, problem)
+        except FrameTooLarge as exc:
+            self.close()
+            return self._done(data, None, started, f"no ACK: the peer sent {exc}")
         except (ConnectionDropped, OSError) as exc:
             self.close()
             reason = (
@@ -337,6 +385,9 @@ class MLLPClient:
             reply = self._read_frame(self._sock, started + wait)  # type: ignore[arg-type]
         except AckTimeout:
             return self._done(b"", None, started, self._no_reply("no further message", wait))
+        except FrameTooLarge as exc:
+            self.close()
+            return self._done(b"", None, started, f"no further message: the peer sent {exc}")
         except (ConnectionDropped, OSError):
             self.close()
             return self._done(b"", None, started, "connection closed by the peer")
@@ -348,6 +399,14 @@ class MLLPClient:
 
     def _no_reply(self, what: str, wait: float) -> str:
         late = f" ({self._late} late ACK(s) of earlier messages discarded)" if self._late else ""
+        partial = len(self._reader.buffer)
+        if partial:
+            started = VT in self._reader.buffer
+            late += (
+                f" ({partial} byte(s) of a frame never ended by <FS><CR>; hl7.ack.timeout)"
+                if started
+                else f" ({partial} byte(s) received without a <VT> frame start; hl7.ack.timeout)"
+            )
         return f"{what} within {wait:g} s{late}"
 
     def _done(self, data: bytes, reply: Frame | None, started: float, problem: str | None):
@@ -368,11 +427,11 @@ class MLLPClient:
         False when the peer has closed the connection."""
         for extra in self._pending:
             self.note(f"<< discarded an unsolicited frame: {show(extra.payload)}")
-        self._reader, self._pending = FrameReader(), []
+        self._reader, self._pending = FrameReader(self.max_frame), []
         sock.setblocking(False)
-        stale, alive = b"", True
+        stale, alive = bytearray(), True
         try:
-            while True:
+            while len(stale) <= self.max_frame:  # a peer streaming garbage is not drained for ever
                 chunk = sock.recv(65536)
                 self._tap("received", sock, chunk)
                 if not chunk:
@@ -386,9 +445,10 @@ class MLLPClient:
         finally:
             sock.setblocking(True)
         if stale:
-            self.note(f"<< discarded {len(stale)} unsolicited byte(s): " + show(stale))
-            for extra in FrameReader().feed(stale):
-                self._account(extra)
+            self.note(f"<< discarded {len(stale)} unsolicited byte(s): " + show(stale[:4096]))
+            with contextlib.suppress(FrameTooLarge):
+                for extra in FrameReader(self.max_frame).feed(bytes(stale)):
+                    self._account(extra)
         return alive
 
     def _take(self) -> Frame | None:
@@ -506,10 +566,13 @@ class MLLPListener:
         idle_timeout: float = 60,
         reader: Callable[[], FrameReader] = FrameReader,
         ssl_context: Any = None,
+        max_frame: int = MAX_FRAME,
     ) -> None:
         self.handler = handler
         self.ssl_context = ssl_context  # an ssl.SSLContext (or tls.PlainOrTls): MLLP over TLS
         self._new_reader = reader  # how a connection's bytes become frames
+        self.max_frame = max_frame
+        self._connections: set[socket.socket] = set()
         self.received: list[Frame] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -535,8 +598,15 @@ class MLLPListener:
         return self
 
     def stop(self) -> None:
+        """Stop accepting and end every open connection (a sender trickling bytes or
+        never ending its frame must not keep a thread alive after the listener)."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            open_now = list(self._connections)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> MLLPListener:
         return self.start()
@@ -558,7 +628,18 @@ class MLLPListener:
             except OSError:  # a failed handshake (ssl.SSLError is an OSError)
                 return
         reader = self._new_reader()
+        if reader.max_frame == MAX_FRAME:
+            reader.max_frame = self.max_frame
         connection = Connection(peer)
+        with self._lock:
+            self._connections.add(sock)
+        try:
+            self._serve_frames(sock, reader, connection)
+        finally:
+            with self._lock:
+                self._connections.discard(sock)
+
+    def _serve_frames(self, sock: socket.socket, reader: FrameReader, connection) -> None:
         while True:
             try:
                 chunk = sock.recv(65536)
@@ -566,7 +647,11 @@ class MLLPListener:
                 return
             if not chunk:
                 return
-            for received in reader.feed(chunk):
+            try:
+                arrived = reader.feed(chunk)
+            except FrameTooLarge:
+                return  # a frame past max_frame: drop the connection (bounded memory)
+            for received in arrived:
                 with self._arrived:
                     self.received.append(received)
                     self._arrived.notify_all()
