@@ -259,6 +259,7 @@ class MLLPClient:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             self._sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait
             self._tap("open", self._sock, b"")
             self.note(f"MLLP connection open to {self.address[0]}:{self.address[1]}")
         return self._sock
@@ -543,6 +544,7 @@ class MLLPListener:
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int], idle_timeout: float) -> None:
         sock.settimeout(idle_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies leave at once
         reader = self._new_reader()
         connection = Connection(peer)
         while True:
