@@ -191,6 +191,107 @@ def store_rows(n_small: int, rows: list[dict]) -> None:
             process.wait(timeout=10)
 
 
+# ------------------------------------------------------------------------ worklist
+
+PATIENT = "BENCHPT01"
+
+
+def start_full_site() -> tuple[subprocess.Popen, object, tuple[str, int]]:
+    """`interopgate site` on free DICOM and MLLP ports: (process, endpoint, hl7 address)."""
+    import re
+
+    from interopgate.dicom.association import Endpoint
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interopgate.cli", "site", "--dicom-port", "0", "--hl7-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    dicom = re.search(r"DICOM (\S+)@([\d.]+):(\d+)", line)
+    hl7 = re.search(r"HL7 \(MLLP\) ([\d.]+):(\d+)", line)
+    assert dicom and hl7, f"site did not start: {line!r}"
+    endpoint = Endpoint(dicom.group(2), int(dicom.group(3)), dicom.group(1))
+    return process, endpoint, (hl7.group(1), int(hl7.group(2)))
+
+
+def seed_worklist(address: tuple[str, int], count: int) -> None:
+    """``count`` SIU^S12 for one patient, each its own appointment and accession, fed
+    through the site's own MLLP interface (as an EHR would)."""
+    from interopgate.hl7.er7 import value
+    from interopgate.workflow import ID_FIELDS
+
+    factory = HL7MessageFactory(make_faker(3), "2.5")
+    template = factory.build("SIU^S12")
+    ids = [f for f in ID_FIELDS["SIU"] if value(template.text, f)]
+    variants = factory.variants(template, [*ids, "PID-3"])
+    texts = []
+    for i in range(count):
+        values = {f: f"B{f[4:]}{i:06d}" for f in ids}
+        values["PID-3"] = f"{PATIENT}^^^IG_HOSPITAL^MR"
+        texts.append(variants.make(values, f"BW{i:08d}").text)
+    assert bench_hl7.harness_send(address, texts) == count
+
+
+def worklist_query(key: str, match: str):
+    from pydicom.dataset import Dataset
+
+    step = Dataset()
+    step.Modality = ""
+    step.ScheduledProcedureStepStartDate = ""
+    query = Dataset()
+    query.PatientName = ""
+    query.PatientID = match if key == "PatientID" else ""
+    query.AccessionNumber = match if key == "AccessionNumber" else ""
+    query.ScheduledProcedureStepSequence = [step]
+    return query
+
+
+def harness_find(endpoint, query, repeat: int, expected: int) -> None:
+    contexts = [(sop.ModalityWorklistInformationFind, [ExplicitVRLittleEndian])]
+    with open_association(endpoint, CALLING, contexts) as (assoc, _):
+        for _ in range(repeat):
+            matches = sum(
+                1
+                for status, identifier in assoc.send_c_find(
+                    query, sop.ModalityWorklistInformationFind
+                )
+                if status and status.Status in (0xFF00, 0xFF01)
+            )
+            assert matches == expected, matches
+
+
+def worklist_rows(rows: list[dict]) -> None:
+    process, endpoint, address = start_full_site()
+    try:
+        seed_worklist(address, 500)
+        base = ["findscu", "-W", "-aet", CALLING, "-aec", endpoint.called_ae, "-X"]
+        keys = ["-k", "PatientName", "-k", "(0040,0100)[0].Modality"]
+        keys += ["-k", "(0040,0100)[0].ScheduledProcedureStepStartDate"]
+        where = [endpoint.host, str(endpoint.port)]
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, match, expected, repeat in (
+                ("AccessionNumber", "B27000007", 1, 50),
+                ("PatientID", PATIENT, 500, 3),
+            ):
+                query = worklist_query(key, match)
+                ours = timed(lambda q=query, r=repeat, e=expected: harness_find(endpoint, q, r, e))
+                argv = [*base, "--repeat", str(repeat), "-od", tmp, *keys, "-k", f"{key}={match}"]
+                ref = timed(lambda a=argv: dcmtk([*a, *where], {"TCP_NODELAY": "1"}))
+                rows.append(
+                    row(
+                        f"{repeat} MWL C-FIND x {expected} match(es), one association",
+                        "harness (pynetdicom)",
+                        "findscu -W --repeat (TCP_NODELAY=1)",
+                        ours,
+                        ref,
+                    )
+                )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 # ------------------------------------------------------------------------ rows
 
 
@@ -266,6 +367,7 @@ def main() -> int:
         process.terminate()
         process.wait(timeout=10)
     store_rows(max(5, n // 10), rows)
+    worklist_rows(rows)
 
     tool = bench_hl7.mllp_send_tool()
     if tool:
