@@ -94,7 +94,6 @@ class ReferenceSite:
         self.config = config or SiteConfig()
         self.instances: dict[str, Dataset] = {}
         self.worklist: list[Dataset] = []
-        self._worklist_keys: dict[int, tuple[Dataset, tuple[str, str, str] | None]] = {}
         self._lock = threading.Lock()
         self._pdata_count: dict[int, int] = {}
         self._server = None
@@ -222,22 +221,10 @@ class ReferenceSite:
         replaces the old one; an item without all three is kept beside the others."""
         with self._lock:
             for item in items:
-                key = self._key_of(item)
+                key = _worklist_key(item)
                 if key is not None:
-                    self.worklist = [w for w in self.worklist if self._key_of(w) != key]
+                    self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
                 self.worklist.append(item)
-            held = {id(w) for w in self.worklist}
-            for stale in [k for k in self._worklist_keys if k not in held]:
-                del self._worklist_keys[stale]
-
-    def _key_of(self, item: Dataset) -> tuple[str, str, str] | None:
-        """:func:`_worklist_key`, read once per item: a sweep adds 1,440 items one by one,
-        and reading every held item's three keys again on each add made that quadratic.
-        Held by identity with the item itself, so a reused id() never hits."""
-        entry = self._worklist_keys.get(id(item))
-        if entry is None or entry[0] is not item:
-            entry = self._worklist_keys[id(item)] = (item, _worklist_key(item))
-        return entry[1]
 
     def remove_worklist_items(self, items: Iterable[Dataset]) -> None:
         """Remove these item objects (by identity: equal items may be distinct entries)."""
