@@ -26,33 +26,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "load: runs of `interopgate load` (seconds each; opt in with -m load)"
     )
+    config.addinivalue_line(
+        "markers",
+        "fault_matrix_full: every fault against every suite, the full cross-check (opt in "
+        "with -m fault_matrix_full; .ci/run runs it after the rest)",
+    )
+
+
+# Self-tests deselected unless their marker is asked for with -m.
+OPT_IN = ("differential_long", "fault_matrix_full", "load")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long differential run (``@pytest.mark.differential_long``) only when asked for
-    (``-m differential_long``); deselected, not skipped, as suites/conftest.py does for
+    """The long runs (OPT_IN markers) only when asked for (``-m differential_long``,
+    ``-m fault_matrix_full``); deselected, not skipped, as suites/conftest.py does for
     ``sweep``."""
     expression = config.option.markexpr or ""
-    if "differential_long" in expression and "not differential_long" not in expression:
-        return
-    long_runs = [item for item in items if item.get_closest_marker("differential_long")]
+    wanted = {m for m in OPT_IN if m in expression and f"not {m}" not in expression}
+    long_runs = [
+        item for item in items if any(item.get_closest_marker(m) for m in OPT_IN if m not in wanted)
+    ]
     if long_runs:
         config.hook.pytest_deselected(items=long_runs)
-        items[:] = [item for item in items if not item.get_closest_marker("differential_long")]
-    if "load" not in expression.replace("not load", ""):
-        runs = [item for item in items if item.get_closest_marker("load")]
-        config.hook.pytest_deselected(items=runs)
-        items[:] = [item for item in items if not item.get_closest_marker("load")]
+        gone = {id(item) for item in long_runs}
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 @pytest.fixture
 def run_suites(pytester: pytest.Pytester):
     """Run the conformance suites in a subprocess; return (result, junit path)."""
 
-    def run(*args: str, suites: Path = SUITES):
+    def run(*args: str, suites: Path | list[Path] = SUITES):
         report_dir = pytester.path / "reports"
+        paths = [suites] if isinstance(suites, Path) else suites
         result = pytester.runpytest_subprocess(
-            str(suites),
+            *map(str, paths),
             f"--rootdir={ROOT}",
             f"--report-dir={report_dir}",
             "-p",

@@ -3,10 +3,17 @@
 For each fault of the reference site's catalogue the suites run against the site with
 that fault on; the checks the catalogue says the fault breaks must fail, and every other
 check must pass: every check can fail, and a fault shows only where it should. With no fault, everything passes.
+
+The default row runs a fault's own area -- the suite files whose ``check`` markers name
+the checks it breaks (found by reading the suites, so a new check or suite file needs no
+entry here) -- plus the fixed SAMPLE of the other areas. The full cross-check (every
+check on every fault) is ``-m fault_matrix_full``, which .ci/run runs after the rest.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,7 @@ import pytest
 from interopgate.checks import CHECKS
 from interopgate.emulate.faults import DEVICE_FAULTS
 from interopgate.site.faults import FAULTS, LOAD_FAULTS
+from tests.conftest import SUITES
 from tests.junit import failing_checks, read_cases
 
 PROFILE = "agfa-cr"
@@ -44,6 +52,74 @@ ARGS_FOR = {
 TLS_ACCESS = str(Path(__file__).parent / "profiles" / "valid" / "tls-access-control.yaml")
 PROFILE_FOR |= {name: TLS_ACCESS for name in FAULTS if name.startswith(("tls-", "access-"))}
 
+# One cheap file of each other area, run with every fault's own area: a fault that
+# leaks into another area shows in the default run, not only in the full cross-check.
+SAMPLE = ("dicom/test_association.py", "hl7/test_ack_header.py", "workflow/test_workflow.py")
+
+
+@functools.cache
+def check_files() -> dict[str, frozenset[Path]]:
+    """{check id: the suite files with a test marked ``@pytest.mark.check(id)``}, read
+    from the suites' source (no collection, so no target is started for it)."""
+    found: dict[str, set[Path]] = {}
+    for path in sorted(SUITES.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "check"
+                and ast.unparse(node.func.value) == "pytest.mark"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.setdefault(node.args[0].value, set()).add(path)
+    return {check: frozenset(paths) for check, paths in found.items()}
+
+
+def area_of(fault: str) -> list[Path] | None:
+    """The suite files a fault's row runs: its own area and SAMPLE; None (every suite)
+    when a check it breaks is in no suite file's markers."""
+    files = check_files()
+    own: set[Path] = set()
+    for check in FAULTS[fault].breaks:
+        if check not in files:
+            return None
+        own |= files[check]
+    return sorted(own | {SUITES / name for name in SAMPLE if (SUITES / name).exists()})
+
+
+def _run_fault(run_suites, fault: str, suites: list[Path] | None) -> None:
+    """Run ``suites`` (all when None) with ``fault`` on; exactly its checks must fail."""
+    profile = PROFILE_FOR.get(fault, PROFILE)
+    args = (f"--profile={profile}", f"--site-fault={fault}", *ARGS_FOR.get(fault, ()))
+    where = {} if suites is None else {"suites": suites}
+    result, junit = run_suites(*args, **where)
+    cases = read_cases(junit)
+    failed = failing_checks(cases)
+    if failed != set(FAULTS[fault].breaks):
+        # One rerun: pynetdicom very rarely hands a C-FIND response to the wrong waiter
+        # ("Received unexpected C-FIND service message", see dicom/query.py). The rerun
+        # must then match exactly, so a fault that breaks the wrong checks still fails.
+        result, junit = run_suites(*args, **where)
+        cases = read_cases(junit)
+        failed = failing_checks(cases)
+    assert result.ret == 1, result.stdout.str()
+    assert failed == set(FAULTS[fault].breaks), result.stdout.str()
+    assert "Exception raised in user's" not in result.stdout.str()  # no broken event handler
+    for case in cases:
+        if case.outcome == "failed":
+            clause = CHECKS[case.properties["check"]].clause
+            assert clause in case.message, case.message
+            assert "expected:" in case.message and "observed:" in case.message
+            assert "Traceback" not in case.message
+
+
+def test_every_broken_check_is_in_a_suite_file():
+    """The area rows find every check's suite file by its marker (the load checks are
+    judged by `interopgate load`, tests/test_load.py, not by a suite)."""
+    under_load = {check for name in LOAD_FAULTS for check in FAULTS[name].breaks}
+    assert set(CHECKS) - under_load - set(check_files()) == set()
+
 
 @pytest.mark.parametrize(
     "profile", [PROFILE, *sorted(set(PROFILE_FOR.values()))], ids=lambda p: Path(p).stem
@@ -61,27 +137,15 @@ def test_clean_site_passes_every_check(run_suites, profile):
 # Load faults show under load only: tests/test_load*.py run them through `interopgate load`.
 @pytest.mark.parametrize("fault", sorted(set(FAULTS) - LOAD_FAULTS))
 def test_fault_fails_exactly_its_checks(run_suites, fault):
-    profile = PROFILE_FOR.get(fault, PROFILE)
-    args = (f"--profile={profile}", f"--site-fault={fault}", *ARGS_FOR.get(fault, ()))
-    result, junit = run_suites(*args)
-    cases = read_cases(junit)
-    failed = failing_checks(cases)
-    if failed != set(FAULTS[fault].breaks):
-        # One rerun: pynetdicom very rarely hands a C-FIND response to the wrong waiter
-        # ("Received unexpected C-FIND service message", see dicom/query.py). The rerun
-        # must then match exactly, so a fault that breaks the wrong checks still fails.
-        result, junit = run_suites(*args)
-        cases = read_cases(junit)
-        failed = failing_checks(cases)
-    assert result.ret == 1, result.stdout.str()
-    assert failed == set(FAULTS[fault].breaks), result.stdout.str()
-    assert "Exception raised in user's" not in result.stdout.str()  # no broken event handler
-    for case in cases:
-        if case.outcome == "failed":
-            clause = CHECKS[case.properties["check"]].clause
-            assert clause in case.message, case.message
-            assert "expected:" in case.message and "observed:" in case.message
-            assert "Traceback" not in case.message
+    """The fault's own area and SAMPLE: its checks fail there, the others pass."""
+    _run_fault(run_suites, fault, area_of(fault))
+
+
+@pytest.mark.fault_matrix_full
+@pytest.mark.parametrize("fault", sorted(set(FAULTS) - LOAD_FAULTS))
+def test_fault_fails_exactly_its_checks_everywhere(run_suites, fault):
+    """Every suite with the fault on: no check outside its area fails either."""
+    _run_fault(run_suites, fault, None)
 
 
 def test_every_check_is_broken_by_some_fault():

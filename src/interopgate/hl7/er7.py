@@ -113,6 +113,68 @@ def value(text: str, location: str | Location) -> str:
     return ""
 
 
+def _trimmed(text: str, separator: str) -> str:
+    """``text`` without its trailing empty parts: ``DOE^JOHN^^`` is ``DOE^JOHN``."""
+    return text.rstrip(separator) if text.endswith(separator) else text
+
+
+class Message:
+    """An ER7 message read once, by splitting: :meth:`value` as :func:`value` reads it,
+    except that a field, component or subcomponent is given as an HL7 encoder writes it,
+    without its trailing empty components and subcomponents (``DOE^JOHN^^`` reads
+    ``DOE^JOHN``; HL7 2.5 §2.5.3: trailing empty parts carry no meaning), the form a
+    parser that builds the message tree (hl7apy) gives back. Values are cached: a
+    receiver asks for the same dozen fields several times a message."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = segments(text)
+        self.separators = Separators.of(self.lines[0])
+        self._values: dict[str | Location, str] = {}
+
+    def segment_ids(self) -> list[str]:
+        """The three-letter IDs of the message's non-empty segments, in order."""
+        return [line[:3] for line in self.lines if line]
+
+    def value(self, location: str | Location) -> str:
+        cached = self._values.get(location)
+        if cached is None:
+            cached = self._values[location] = self._read(
+                Location.parse(location) if isinstance(location, str) else location
+            )
+        return cached
+
+    def _read(self, loc: Location) -> str:
+        separators = self.separators
+        if separators is None:
+            return ""
+        for segment in self.lines:
+            if segment[:3] != loc.segment:
+                continue
+            if loc.segment == "MSH" and loc.field in (1, 2):
+                if loc.field == 1:
+                    return separators.field
+                return segment[4:].split(separators.field)[0]
+            fields = segment.split(separators.field)
+            index = loc.field - (1 if loc.segment == "MSH" else 0)
+            if index >= len(fields):
+                return ""
+            out = fields[index].split(separators.repetition)[0]
+            if loc.component is not None:
+                parts = out.split(separators.component)
+                out = parts[loc.component - 1] if loc.component <= len(parts) else ""
+                if loc.subcomponent is not None:
+                    parts = out.split(separators.subcomponent)
+                    out = parts[loc.subcomponent - 1] if loc.subcomponent <= len(parts) else ""
+                    return out
+                return _trimmed(out, separators.subcomponent)
+            components = [
+                _trimmed(part, separators.subcomponent) for part in out.split(separators.component)
+            ]
+            return _trimmed(separators.component.join(components), separators.component)
+        return ""
+
+
 def with_field(text: str, segment: str, number: int, new: str) -> str:
     """The ER7 message with field ``number`` of its first ``segment`` replaced by ``new``
     (fields added when the segment is shorter); MSH is numbered as the standard numbers

@@ -307,6 +307,7 @@ class MLLPClient:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             self._sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait
             if self.address in self.tls:
                 context, name = self.tls[self.address]
                 self._sock = context.wrap_socket(self._sock, server_hostname=name)
@@ -622,6 +623,7 @@ class MLLPListener:
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int], idle_timeout: float) -> None:
         sock.settimeout(idle_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies leave at once
         if self.ssl_context is not None:
             try:
                 sock = self.ssl_context.wrap_socket(sock, server_side=True)

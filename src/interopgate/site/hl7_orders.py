@@ -20,15 +20,14 @@ import re
 import threading
 from collections.abc import Callable
 
-from hl7apy.core import Message
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from interopgate.hl7 import er7, timestamps
 from interopgate.hl7 import worklist_mapping as wm
-from interopgate.hl7.messages import APPOINTMENT_FIELDS, time_fields, value
+from interopgate.hl7.messages import APPOINTMENT_FIELDS, time_fields
 from interopgate.site.faults import FaultSet
-from interopgate.site.hl7_ack import Rejected, version_of
+from interopgate.site.hl7_ack import Message, Rejected, value, version_of
 
 # The message types and trigger events applied (HL7 2.5 ch. 10, 4 and 3).
 EVENTS = {

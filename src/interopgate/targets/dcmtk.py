@@ -25,6 +25,13 @@ from interopgate.seeding import SeedReceipt, StoreSeeder
 from interopgate.targets.launch import HOST, Launch, Ports, Server, endpoint_on
 from interopgate.targets.worklist_files import WorklistFileSeeder, wlmscpfs_folder
 
+# DCMTK's network layer switches Nagle's algorithm off when the environment says
+# TCP_NODELAY=1 (dcmnet; this Debian build leaves it on otherwise): a DIMSE message is a
+# command PDU then a data set PDU, and with Nagle the second waits for the peer's
+# delayed ACK, ~40 ms a message. Every server process is started with it (Orthanc and
+# the HL7 engine ignore it).
+NO_DELAY_ENV = {"TCP_NODELAY": "1"}
+
 
 def wlmscpfs_argv(binary: str, worklist_root: Path, port: int) -> list[str]:
     """wlmscpfs(1): verbose, ``-dfp`` the folder holding the per-AE folders, ``-dfr``

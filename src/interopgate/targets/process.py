@@ -27,7 +27,7 @@ from interopgate.dicom.association import Endpoint
 from interopgate.errors import TargetUnavailable
 from interopgate.profile import ProcessTarget
 from interopgate.seeding import WorklistFeed
-from interopgate.targets.dcmtk import Dcmqrscp, Wlmscpfs
+from interopgate.targets.dcmtk import NO_DELAY_ENV, Dcmqrscp, Wlmscpfs
 from interopgate.targets.dcmtk_tls import StorescpTls
 from interopgate.targets.launch import (
     HOST,
@@ -169,14 +169,15 @@ def _start_with_retries(
         if "tls" in launch.details:  # a server made its own test CA (targets/dcmtk_tls.py)
             verify = target.tls is None or target.tls.verify == "every-connection"
             endpoint = with_tls(endpoint, launch.details["tls"], verify)
-        processes = [ServerProcess(launch.argv, log_path, data_dir).start()]
+        processes = [ServerProcess(launch.argv, log_path, data_dir, dict(NO_DELAY_ENV)).start()]
         try:
             _wait_for_server(processes[0], endpoint, calling_ae, target.startup_timeout)
             for companion in launch.companions:
                 companion_log = log_path_for(work_dir, companion.name)
                 if attempt == 1:
                     companion_log.write_bytes(b"")
-                process = ServerProcess(companion.argv, companion_log, data_dir, companion.env)
+                env = {**NO_DELAY_ENV, **companion.env}
+                process = ServerProcess(companion.argv, companion_log, data_dir, env)
                 processes.append(process.start())
                 _wait_for_companion(process, companion, target.startup_timeout)
             return processes, launch, endpoint, ports
