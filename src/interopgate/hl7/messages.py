@@ -8,8 +8,9 @@ travel in the SIU_S12 structure, A04/A08 in ADT_A01.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
+import threading
+import time
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
@@ -118,16 +119,35 @@ def _child(element, index: int):
     return None
 
 
-_control_ids = itertools.count(1)
+# The logical clock behind MSH-10: the second the stamp shows, and the IDs issued in it.
+_control_clock = {"second": 0, "issued": 0}
+_control_lock = threading.Lock()
+CONTROL_IDS_PER_SECOND = 1000  # the three-digit counter
 
 
 def new_control_id(prefix: str = "IG") -> str:
     """A message control ID (MSH-10, ST, at most 20 characters): two letters, the UTC
     time to the second, the process ID and a counter -- unique across runs and xdist
     workers, since a receiver that de-duplicates resends (HL7 2.5 §2.10.2) would
-    silently drop a new message that reuses an old ID."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M%S")
-    return f"{prefix[:2]}{stamp}{os.getpid() % 1000:03d}{next(_control_ids) % 1000:03d}"
+    silently drop a new message that reuses an old ID.
+
+    The counter has three digits, so one second of the stamp holds 1,000 IDs. A sender
+    faster than that (a full-day sweep sends 1,440 messages in under a second) takes
+    the next second's stamp instead of wrapping the counter: a wrapped counter repeated
+    MSH-10 within the same second, and a receiver applying §2.10.2 then answered the
+    repeat AA without applying it -- a conforming receiver made to look as if it lost
+    orders. The stamp may so run ahead of the wall clock; it is an identifier, not the
+    message's time (that is MSH-7)."""
+    with _control_lock:
+        now = int(time.time())
+        if now > _control_clock["second"]:
+            _control_clock.update(second=now, issued=0)
+        elif _control_clock["issued"] >= CONTROL_IDS_PER_SECOND:
+            _control_clock.update(second=_control_clock["second"] + 1, issued=0)
+        second, count = _control_clock["second"], _control_clock["issued"]
+        _control_clock["issued"] = count + 1
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(second))
+    return f"{prefix[:2]}{stamp}{os.getpid() % 1000:03d}{count:03d}"
 
 
 def now_ts() -> str:

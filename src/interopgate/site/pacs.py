@@ -103,7 +103,11 @@ class ReferenceSite:
     def __init__(self, config: SiteConfig | None = None) -> None:
         self.config = config or SiteConfig()
         self.instances: dict[str, Dataset] = {}
-        self.worklist: list[Dataset] = []
+        # The worklist in arrival order, by identity (an item may equal another and still be
+        # its own entry), and the index of the step keys that decide replacement: adding
+        # one item is O(1) however many are held (a full-day sweep adds 1,440 one by one).
+        self._worklist: dict[int, tuple[Dataset, tuple[str, str, str] | None]] = {}
+        self._worklist_by_key: dict[tuple[str, str, str], Dataset] = {}
         self._lock = threading.Lock()
         self._pdata_count: dict[int, int] = {}
         self._server = None
@@ -238,6 +242,13 @@ class ReferenceSite:
             ds = self.instances.get(sop_instance_uid)
         return None if ds is None else str(ds.SOPClassUID)
 
+    @property
+    def worklist(self) -> list[Dataset]:
+        """The held worklist items, oldest first: a copy taken under the site's lock, so
+        that neither a C-FIND nor a test iterates a list the HL7 listener is changing."""
+        with self._lock:
+            return [item for item, _ in self._worklist.values()]
+
     def add_worklist_items(self, items: Iterable[Dataset]) -> None:
         """Store the items as given. Re-seeding is idempotent: an item naming the same
         Scheduled Procedure Step (Accession Number, Requested Procedure ID and SPS ID)
@@ -245,15 +256,23 @@ class ReferenceSite:
         with self._lock:
             for item in items:
                 key = _worklist_key(item)
+                again = self._worklist.pop(id(item), None)  # the same object: moved last
+                if again is not None and again[1] is not None:
+                    self._worklist_by_key.pop(again[1], None)
                 if key is not None:
-                    self.worklist = [w for w in self.worklist if _worklist_key(w) != key]
-                self.worklist.append(item)
+                    old = self._worklist_by_key.pop(key, None)
+                    if old is not None:
+                        self._worklist.pop(id(old), None)
+                    self._worklist_by_key[key] = item
+                self._worklist[id(item)] = (item, key)
 
     def remove_worklist_items(self, items: Iterable[Dataset]) -> None:
         """Remove these item objects (by identity: equal items may be distinct entries)."""
-        gone = {id(item) for item in items}
         with self._lock:
-            self.worklist[:] = [ds for ds in self.worklist if id(ds) not in gone]
+            for item in items:
+                _, key = self._worklist.pop(id(item), (None, None))
+                if key is not None and self._worklist_by_key.get(key) is item:
+                    del self._worklist_by_key[key]
 
     # ---------------------------------------------------------------- handlers
 
@@ -341,8 +360,7 @@ class ReferenceSite:
             return
         worklist = event.context.abstract_syntax == sop.ModalityWorklistInformationFind
         if worklist:
-            with self._lock:
-                candidates: list[Dataset] = list(self.worklist)
+            candidates = self.worklist  # a snapshot (the property copies under the lock)
         else:
             level = str(query.get("QueryRetrieveLevel", "")).strip()
             if level not in LEVEL_KEYS:
@@ -354,8 +372,9 @@ class ReferenceSite:
     def _names_of(self, query: Dataset) -> list[str]:
         """The held patients' names for the query's Patient ID (what a leak would name)."""
         wanted = str(query.get("PatientID", "") or "").strip()
+        worklist = self.worklist
         with self._lock:
-            held = [*self.worklist, *self.instances.values()]
+            held = [*worklist, *self.instances.values()]
         names = {
             str(ds.get("PatientName", "")) for ds in held if str(ds.get("PatientID", "")) == wanted
         }
