@@ -154,6 +154,9 @@ def test_live_profile_with_hl7_port_reaches_the_engine(run_suites, tmp_path):
                         "dicom_port": running.endpoint.port,
                         "hl7_port": running.hl7_address[1],
                         "called_ae": "RISMWL",
+                        # what the site's target profile declares: wlmscpfs serves the
+                        # worklist only (no MPPS, storage or Q/R for the acquisition day)
+                        "provides": ["Verification", "ModalityWorklistFind"],
                     },
                     "hl7": {"to_worklist": {"SIU": {"AccessionNumber": "SCH-2.1"}}},
                 }

@@ -279,7 +279,8 @@ def test_retrieve_on_real_archives_with_declared_deviations(run_suites, server, 
         for c in read_cases(junit)
         if c.properties["check"] == "dicom.retrieve.move_unknown_destination"
     ]
-    assert [c.outcome for c in moves] == [outcome], result.stdout.str()
+    # one case per Q/R information model the target provides (Study Root, Patient Root)
+    assert moves and {c.outcome for c in moves} == {outcome}, result.stdout.str()
     if outcome == "xfailed":
         assert "C000H" in moves[0].properties["known_deviation"]
     counts = [
@@ -287,7 +288,8 @@ def test_retrieve_on_real_archives_with_declared_deviations(run_suites, server, 
         for c in read_cases(junit)
         if c.properties["check"] == "dicom.retrieve.sub_operation_counts"
     ]
-    assert counts == ["passed"], result.stdout.str()
+    # one case per model and level (STUDY, SERIES, IMAGE)
+    assert len(counts) >= 3 and set(counts) == {"passed"}, result.stdout.str()
 
 
 def test_deviation_a_real_server_does_not_commit_fails_the_run(run_suites, tmp_path):

@@ -83,6 +83,14 @@ def test_parse_failure() -> None:
     assert parts["target"] == "died"
 
 
+def test_parse_failure_of_a_plain_message() -> None:
+    """A failure that is no verdict message (e.g. a run-level assertion) is all head."""
+    assert parse_failure("the deviation no longer applies") == {
+        "head": "the deviation no longer applies"
+    }
+    assert parse_failure("") == {"head": ""}
+
+
 def test_console_line_and_table() -> None:
     line = console.line("hl7.x", "s/t.py::test_a[b]", "fail", "why\n  and   more " + "x" * 200)
     assert line.startswith("FAIL  hl7.x [test_a[b]]  why and more x")

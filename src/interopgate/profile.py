@@ -1118,14 +1118,20 @@ def load_profile(
         override = target_override(target, profiles_dir)
         if "target" in override:
             data["target"] = override["target"]
-        data["known_deviations"] = [
-            *data.get("known_deviations", []),
-            *override.get("known_deviations", []),
-        ]
-        if override.get("hl7"):
-            data["hl7"] = _deep_merge(data.get("hl7") or {}, override["hl7"])
-        if override.get("dicom"):
-            data["dicom"] = _deep_merge(data.get("dicom") or {}, override["dicom"])
+        # A section of the wrong type in either file is left for validation to name
+        # (one message, file and field), never merged into a traceback.
+        base, extra = data.get("known_deviations", []), override.get("known_deviations", [])
+        if isinstance(base, list) and isinstance(extra, list):
+            data["known_deviations"] = [*base, *extra]
+        elif isinstance(base, list):
+            data["known_deviations"] = extra
+        for section in ("hl7", "dicom"):
+            if not override.get(section):
+                continue
+            if isinstance(override[section], dict) and isinstance(data.get(section) or {}, dict):
+                data[section] = _deep_merge(data.get(section) or {}, override[section])
+            elif isinstance(data.get(section) or {}, dict):
+                data[section] = override[section]
     if isinstance(data.get("target"), dict):
         data["target"].setdefault("kind", "embedded")
     if target_fields or extra_faults:

@@ -142,7 +142,7 @@ def parse_failure(text: str) -> dict[str, str]:
     marks = list(_FIELD.finditer(text))
     head = text[: marks[0].start()] if marks else text
     parts["head"] = head.strip()
-    for mark, following in zip(marks, [*marks[1:], None], strict=True):
-        end = following.start() if following is not None else len(text)
+    for index, mark in enumerate(marks):
+        end = marks[index + 1].start() if index + 1 < len(marks) else len(text)
         parts[mark.group(1)] = text[mark.end() : end].strip("\n").rstrip()
     return parts
