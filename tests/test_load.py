@@ -99,6 +99,21 @@ def test_bad_input_is_one_sentence(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_without_locust_is_one_sentence(monkeypatch, capsys):
+    """A plain `pip install -e .` has no Locust (the `load` extra): one line, exit 2."""
+    import importlib.util
+
+    from interopgate import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "locust" else real(name, *a)
+    )
+    assert cli.main(["load", "--profile=agfa-cr"]) == 2
+    err = capsys.readouterr().err
+    assert "Locust" in err and ".[load]" in err and "Traceback" not in err
+
+
 # ------------------------------------------------------------------ runs: -m load
 
 

@@ -13,6 +13,7 @@ plays the site a device under test is configured against (interopgate/emulate/).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import signal
 import sys
 import threading
@@ -317,6 +318,10 @@ def _cmd_load(args: argparse.Namespace) -> int:
     problem = check(args)
     if problem:
         raise InteropGateError(problem)
+    if importlib.util.find_spec("locust") is None:
+        raise InteropGateError(
+            "interopgate load runs on Locust, which is not installed here: pip install -e '.[load]'"
+        )
     rest = args.raw_argv[args.raw_argv.index("load") + 1 :]
     return subprocess.run([sys.executable, "-m", "interopgate.load", *rest], check=False).returncode
 
