@@ -80,6 +80,19 @@ def _established(check, result: retrieve.Retrieval, uid: str) -> None:
     )
 
 
+def _expect_counts(check, result: retrieve.Retrieval, wanted: list[str], subject: str) -> None:
+    """The sub-operation counts of a C-MOVE or C-GET (PS3.4 C.4.2.1.6-9, C.4.3.1.6): pending
+    counts that add up, a final 0000H, and the instances received each once."""
+    problems = retrieve.count_problems(result, wanted)
+    check.expect(
+        not problems,
+        f"{subject}: {len(result.pending)} pending response(s)",
+        expected=f"pending counts adding up to {len(wanted)}, a final 0000H with no remaining "
+        f"sub-operation and completed + warning = {len(wanted)} = instances received, each once",
+        observed="; ".join(problems),
+    )
+
+
 @pytest.mark.check("dicom.retrieve.move_unknown_destination")
 def test_move_to_unknown_destination_refused(check, device, retrieve_move_class, retrieve_study):
     uid = uids.resolve(retrieve_move_class)
@@ -113,14 +126,12 @@ def test_move_sub_operation_counts(
     query = retrieve.identifier(uid, level, retrieve_study[0])
     result = retrieve.move(device, destination, uid, query, wanted)
     _established(check, result, uid)
-    problems = retrieve.count_problems(result, wanted)
-    check.expect(
-        not problems,
+    _expect_counts(
+        check,
+        result,
+        wanted,
         f"C-MOVE ({uids.label(uid)}) at {level} level ({len(wanted)} instance(s)) to "
-        f"{destination.ae_title}: {len(result.pending)} pending response(s)",
-        expected=f"pending counts adding up to {len(wanted)}, a final 0000H with no remaining "
-        f"sub-operation and completed + warning = {len(wanted)} = instances received, each once",
-        observed="; ".join(problems),
+        f"{destination.ae_title}",
     )
 
 
@@ -133,14 +144,12 @@ def test_get_sub_operation_counts(check, device, retrieve_get_class, level, retr
     classes = [str(retrieve_study[0].SOPClassUID)]
     result = retrieve.get(device, uid, query, classes)
     _established(check, result, uid)
-    problems = retrieve.count_problems(result, wanted)
-    check.expect(
-        not problems,
+    _expect_counts(
+        check,
+        result,
+        wanted,
         f"C-GET ({uids.label(uid)}) at {level} level ({len(wanted)} instance(s)), C-STORE "
-        f"sub-operations on the same association: {len(result.pending)} pending response(s)",
-        expected=f"pending counts adding up to {len(wanted)}, a final 0000H with no remaining "
-        f"sub-operation and completed + warning = {len(wanted)} = instances received, each once",
-        observed="; ".join(problems),
+        "sub-operations on the same association",
     )
 
 
