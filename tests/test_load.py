@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -109,7 +110,11 @@ def test_without_locust_is_one_sentence(monkeypatch, capsys):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "locust" else real(name, *a)
     )
+    sigpipe = signal.getsignal(signal.SIGPIPE)
     assert cli.main(["load", "--profile=agfa-cr"]) == 2
+    # main() with an argv leaves the host process's SIGPIPE alone: SIG_DFL here would let
+    # a later write to a closed socket kill the xdist worker
+    assert signal.getsignal(signal.SIGPIPE) == sigpipe
     err = capsys.readouterr().err
     assert "Locust" in err and ".[load]" in err and "Traceback" not in err
 

@@ -509,8 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `interopgate checks | head` is fine
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # As a command only (`interopgate checks | head` ends quietly): called with an
+        # argv from a host process (a test runner, a tool), the host's SIGPIPE handling
+        # stays, so a write to a closed socket there raises EPIPE instead of killing it.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     args.raw_argv = list(sys.argv[1:] if argv is None else argv)
     try:
