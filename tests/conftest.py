@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,13 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
+
+# The self-tests start hundreds of Python processes (pytester subprocesses, the CLI, the
+# site): with bytecode writing off (PYTHONDONTWRITEBYTECODE, set in some CI images) each
+# one compiles and assertion-rewrites the harness again, ~1.5 s of every suite run.
+# __pycache__ is git-ignored; the conformance suites themselves do not care.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "suites"

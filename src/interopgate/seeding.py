@@ -255,17 +255,13 @@ class WorklistFeed:
         waiting = {f.accession: f for f in self.fed if f.problem is None}
         if not waiting:
             return
-        started = time.monotonic()
-
-        def listed(found) -> bool:
-            now = time.monotonic() - started
-            for accession, items in found.items():
-                fed = waiting.get(accession)
-                if fed is not None and items and fed.seconds is None:
-                    fed.seconds = now
-            return all(f.seconds is not None for f in waiting.values())
-
-        flow.poll(list(waiting), listed)
+        by_patient: dict[str, list[str]] = {}
+        for accession, fed in waiting.items():
+            patient = fed.order[0] if fed.order is not None else None
+            by_patient.setdefault(getattr(patient, "patient_id", "") or "", []).append(accession)
+        for accession, seconds in flow.poll_listed(by_patient).items():
+            if accession in waiting:
+                waiting[accession].seconds = seconds
         for fed in waiting.values():
             if fed.seconds is None:
                 fed.problem = (

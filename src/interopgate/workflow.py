@@ -264,6 +264,48 @@ class Flow:
                 self.transcript.note("C-FIND response item:\n" + str(item))
         return found, elapsed
 
+    def poll_listed(self, by_patient: dict[str, list[str]]) -> dict[str, float]:
+        """Seconds until each accession was first listed (presence only: what the items
+        carry is for the worklist checks), polling until all are or the deadline passes.
+
+        Each round asks once per Patient ID for that patient's accessions still missing,
+        then by accession for those the patient query did not return (a RIS that stores
+        PID-3 elsewhere is still found item by item). A batch of hundreds of items for
+        one patient costs one query a round, not hundreds; accessions already listed are
+        not asked for again."""
+        started = time.monotonic()
+        listed: dict[str, float] = {}
+        wanted = sum(len(accessions) for accessions in by_patient.values())
+        with FindSession(self.device, MODEL) as session:
+
+            def matches(key: str, value: str) -> list[Dataset]:
+                outcome = session.find(self.identifier(key, value))
+                if not outcome.accepted:
+                    pytest.skip(f"{MODEL.label} not available: {outcome.refusal}")
+                return outcome.matches
+
+            while True:
+                for patient_id, accessions in by_patient.items():
+                    missing = [a for a in accessions if a not in listed]
+                    if len(missing) > 1 and patient_id:
+                        now = time.monotonic() - started
+                        for item in matches("PatientID", patient_id):
+                            accession = str(item.get("AccessionNumber", "") or "").strip()
+                            if accession in missing:
+                                listed.setdefault(accession, now)
+                    for accession in [a for a in missing if a not in listed]:
+                        if matches("AccessionNumber", accession):
+                            listed[accession] = time.monotonic() - started
+                elapsed = time.monotonic() - started
+                if len(listed) >= wanted or elapsed >= self.deadline:
+                    break
+                time.sleep(POLL_INTERVAL_S)
+        self.transcript.note(
+            f"worklist polled for {wanted} accession(s) of {len(by_patient)} patient(s): "
+            f"{len(listed)} listed after {elapsed:.2f} s (deadline {self.deadline:g} s)"
+        )
+        return listed
+
     def problems(self, sent: Sent, item: Dataset, compare: bool = True) -> list[str]:
         """Empty/missing keys of ``item`` and mapped values that differ from ``sent``."""
         out: list[str] = []

@@ -59,8 +59,13 @@ class FindResponder:
     def respond(
         self, event, query: Dataset, candidates: list[Dataset], worklist: bool
     ) -> Iterator[tuple[int, Dataset | None]]:
-        pairs = [(s, response_for(query, s, self.options)) for s in candidates]
-        pairs = [(s, r) for s, r in pairs if dataset_matches(query, s, self.options)]
+        # Match first, build responses for the matches only: a query by accession on a
+        # worklist of hundreds of items builds one response, not hundreds.
+        pairs = [
+            (s, response_for(query, s, self.options))
+            for s in candidates
+            if dataset_matches(query, s, self.options)
+        ]
         if worklist:
             self._damage_worklist(pairs)
         if "return-key-omitted" in self.faults:
