@@ -4,10 +4,12 @@ For each fault of the reference site's catalogue the suites run against the site
 that fault on; the checks the catalogue says the fault breaks must fail, and every other
 check must pass: every check can fail, and a fault shows only where it should. With no fault, everything passes.
 
-The default row runs a fault's own area -- the suite files whose ``check`` markers name
-the checks it breaks (found by reading the suites, so a new check or suite file needs no
-entry here) -- plus the fixed SAMPLE of the other areas. The full cross-check (every
-check on every fault) is ``-m fault_matrix_full``, which .ci/run runs after the rest.
+The default row runs a fault's own checks -- ``--check`` for each check it breaks, in the
+suite files whose ``check`` markers name them (found by reading the suites, so a new check
+or suite file needs no entry here) -- plus every check of the fixed SAMPLE files, one of
+each other area. The profiles other than Agfa CR are run clean on the checks of their
+faults and the sample. The full cross-check (every check on every fault, every profile
+clean on every suite) is ``-m fault_matrix_full``, which .ci/run runs after the rest.
 """
 
 from __future__ import annotations
@@ -76,23 +78,36 @@ def check_files() -> dict[str, frozenset[Path]]:
     return {check: frozenset(paths) for check, paths in found.items()}
 
 
-def area_of(fault: str) -> list[Path] | None:
-    """The suite files a fault's row runs: its own area and SAMPLE; None (every suite)
-    when a check it breaks is in no suite file's markers."""
+def sample_checks() -> set[str]:
+    """Every check with a test in the SAMPLE files."""
+    sample = {SUITES / name for name in SAMPLE}
+    return {check for check, paths in check_files().items() if paths & sample}
+
+
+def area_of(faults: list[str]) -> tuple[list[Path], list[str]] | None:
+    """(suite files, ``--check`` arguments) of a row: the checks ``faults`` break and the
+    SAMPLE's; None (every check of every suite) when a check they break is in no suite
+    file's markers."""
     files = check_files()
-    own: set[Path] = set()
-    for check in FAULTS[fault].breaks:
-        if check not in files:
-            return None
-        own |= files[check]
-    return sorted(own | {SUITES / name for name in SAMPLE if (SUITES / name).exists()})
+    own: set[Path] = {SUITES / name for name in SAMPLE if (SUITES / name).exists()}
+    wanted = sample_checks()
+    for fault in faults:
+        for check in FAULTS[fault].breaks:
+            if check not in files:
+                return None
+            own |= files[check]
+            wanted.add(check)
+    return sorted(own), [f"--check={check}" for check in sorted(wanted)]
 
 
-def _run_fault(run_suites, fault: str, suites: list[Path] | None) -> None:
-    """Run ``suites`` (all when None) with ``fault`` on; exactly its checks must fail."""
+def _run_fault(run_suites, fault: str, area: tuple[list[Path], list[str]] | None) -> None:
+    """Run ``area`` (every suite when None) with ``fault`` on; exactly its checks must fail."""
     profile = PROFILE_FOR.get(fault, PROFILE)
     args = (f"--profile={profile}", f"--site-fault={fault}", *ARGS_FOR.get(fault, ()))
-    where = {} if suites is None else {"suites": suites}
+    where = {}
+    if area is not None:
+        where = {"suites": area[0]}
+        args += tuple(area[1])
     result, junit = run_suites(*args, **where)
     cases = read_cases(junit)
     failed = failing_checks(cases)
@@ -121,11 +136,13 @@ def test_every_broken_check_is_in_a_suite_file():
     assert set(CHECKS) - under_load - set(check_files()) == set()
 
 
-@pytest.mark.parametrize(
-    "profile", [PROFILE, *sorted(set(PROFILE_FOR.values()))], ids=lambda p: Path(p).stem
-)
-def test_clean_site_passes_every_check(run_suites, profile):
-    result, junit = run_suites(f"--profile={profile}")
+def _run_clean(run_suites, profile: str, area: tuple[list[Path], list[str]] | None) -> None:
+    args: tuple[str, ...] = (f"--profile={profile}",)
+    where = {}
+    if area is not None:
+        where = {"suites": area[0]}
+        args += tuple(area[1])
+    result, junit = run_suites(*args, **where)
     cases = read_cases(junit)
     assert result.ret == 0, result.stdout.str()
     assert len(cases) >= 10
@@ -134,11 +151,32 @@ def test_clean_site_passes_every_check(run_suites, profile):
         assert {"profile", "target", "check", "clause"} <= set(case.properties), case.name
 
 
+def test_clean_site_passes_every_check(run_suites):
+    """The Agfa CR profile, every suite, no fault: everything passes."""
+    _run_clean(run_suites, PROFILE, None)
+
+
+OTHER_PROFILES = sorted(set(PROFILE_FOR.values()))
+
+
+@pytest.mark.parametrize("profile", OTHER_PROFILES, ids=lambda p: Path(p).stem)
+def test_clean_site_passes_the_checks_of_its_faults(run_suites, profile):
+    """A profile only some faults need: their checks and the sample pass without them."""
+    faults = [name for name, used in PROFILE_FOR.items() if used == profile]
+    _run_clean(run_suites, profile, area_of(faults))
+
+
+@pytest.mark.fault_matrix_full
+@pytest.mark.parametrize("profile", OTHER_PROFILES, ids=lambda p: Path(p).stem)
+def test_clean_site_passes_every_check_everywhere(run_suites, profile):
+    _run_clean(run_suites, profile, None)
+
+
 # Load faults show under load only: tests/test_load*.py run them through `interopgate load`.
 @pytest.mark.parametrize("fault", sorted(set(FAULTS) - LOAD_FAULTS))
 def test_fault_fails_exactly_its_checks(run_suites, fault):
-    """The fault's own area and SAMPLE: its checks fail there, the others pass."""
-    _run_fault(run_suites, fault, area_of(fault))
+    """The fault's own checks and the SAMPLE: its checks fail, the sample passes."""
+    _run_fault(run_suites, fault, area_of([fault]))
 
 
 @pytest.mark.fault_matrix_full

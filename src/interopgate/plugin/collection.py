@@ -9,6 +9,8 @@ pass nor a silent skip.
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 from interopgate import checks
@@ -45,6 +47,7 @@ def target_name(target: Target) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_checks(config, items)
     _deselect_not_applicable(config, items)
     state = run_state(config)
     check_items = [(item, check_of(item)) for item in items]
@@ -77,6 +80,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     reason=f"known deviation: {deviation.reason}{clause}", strict=True
                 )
             )
+
+
+def _select_checks(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--check=PATTERN``: keep the tests of the checks the patterns name (deselected,
+    like ``-k``, so the summary counts them); a pattern naming no check stops the run."""
+    patterns = getattr(config.option, "ig_checks", None) or []
+    if not patterns:
+        return
+    known = [check.id for check in checks.CHECKS.values()]
+    for pattern in patterns:
+        if not fnmatch.filter(known, pattern):
+            raise pytest.UsageError(
+                f"interopgate: --check={pattern} names no check (`interopgate checks` lists them)"
+            )
+
+    def wanted(item: pytest.Item) -> bool:
+        check = check_of(item)
+        return check is not None and any(fnmatch.fnmatchcase(check.id, p) for p in patterns)
+
+    dropped = [item for item in items if not wanted(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = {id(item) for item in dropped}
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 def _deselect_not_applicable(config: pytest.Config, items: list[pytest.Item]) -> None:

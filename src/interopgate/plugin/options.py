@@ -62,6 +62,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"one of: {', '.join(FAULTS)}",
     )
     group.addoption(
+        "--check",
+        dest="ig_checks",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the tests of these checks (repeatable; shell-style patterns, e.g. "
+        "--check='dicom.find.*' --check=hl7.timestamp.sweep); `interopgate checks` lists "
+        "the ids",
+    )
+    group.addoption(
         "--report-dir",
         dest="ig_report_dir",
         metavar="DIR",

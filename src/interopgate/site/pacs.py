@@ -435,9 +435,15 @@ def _is_get(event: evt.Event) -> bool:
 
 
 def _wait_until_closed(assoc, limit: float = 60.0) -> None:
-    """Hold the C-MOVE handler (no final response) until the peer gives up."""
+    """Hold the C-MOVE handler (no final response) until the peer gives up. The handler
+    runs on the association's reactor thread, which is what would clear
+    ``is_established``: the DUL thread's state (Sta1, idle: the peer's A-ABORT or closed
+    connection, PS3.8 9.2) is what shows the peer has gone."""
     deadline = time.monotonic() + limit
+    dul = getattr(assoc, "dul", None)
     while assoc.is_established and time.monotonic() < deadline:
+        if dul is not None and dul.state_machine.current_state == "Sta1":
+            return
         time.sleep(0.1)
 
 
