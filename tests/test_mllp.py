@@ -326,3 +326,81 @@ def test_send_raw_names_the_message_meant_not_the_bytes_in_front():
         assert (exchange.control_id, exchange.acknowledges) == ("C1", "JUNK")
     finally:
         listener.stop()
+
+
+def _numbered(count: int) -> list[str]:
+    return [MSG.replace("|C1|", f"|W{i:04d}|") for i in range(count)]
+
+
+def _control_id(received) -> str:
+    return received.payload.decode().split("|")[9]
+
+
+@pytest.mark.parametrize("window", [1, 8])
+def test_send_window_gives_one_exchange_per_message_in_order(window):
+    """Up to ``window`` messages ahead of the oldest ACK on one connection (HL7 2.5
+    §2.9.2: each answered by MSA-2); the exchanges come back in the order sent."""
+    peers = []
+
+    def ack(received, connection):
+        peers.append(connection.peer)
+        return _ack(_control_id(received))
+
+    listener = _listener(ack)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2) as client:
+            exchanges = list(client.send_window(_numbered(100), window))
+        assert [e.control_id for e in exchanges] == [f"W{i:04d}" for i in range(100)]
+        assert all(e.acknowledges == e.control_id for e in exchanges)
+        assert len(set(peers)) == 1
+        assert client.repeated_summary() is None
+    finally:
+        listener.stop()
+
+
+def test_send_window_matches_acks_answered_out_of_order():
+    """A receiver that answers the second message before the first: matched by MSA-2."""
+    held: list[str] = []
+
+    def swap_pairs(received, connection):
+        control_id = _control_id(received)
+        if int(control_id[1:]) % 2 == 0:
+            held.append(control_id)
+            return None
+        return frame(_ack(control_id)) + frame(_ack(held.pop()))
+
+    listener = _listener(swap_pairs)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2) as client:
+            exchanges = list(client.send_window(_numbered(10), 4))
+        assert [e.acknowledges for e in exchanges] == [f"W{i:04d}" for i in range(10)]
+    finally:
+        listener.stop()
+
+
+def test_send_window_reports_a_missing_ack_and_goes_on():
+    """The fifth ACK never comes: that message (and those still waiting behind it, unless
+    their ACKs came) is reported with the timeout; the rest go on a new connection."""
+    peers = []
+
+    def drop_fifth(received, connection):
+        peers.append(connection.peer)
+        control_id = _control_id(received)
+        return None if control_id == "W0004" else _ack(control_id)
+
+    listener = _listener(drop_fifth)
+    try:
+        with MLLPClient(*listener.address, read_timeout=0.3) as client:
+            started = time.monotonic()
+            exchanges = list(client.send_window(_numbered(12), 3))
+        assert time.monotonic() - started < 3.0
+        assert [e.control_id for e in exchanges] == [f"W{i:04d}" for i in range(12)]
+        unanswered = [e.control_id for e in exchanges if e.reply is None]
+        assert "W0004" in unanswered
+        assert set(unanswered) <= {"W0004", "W0005", "W0006"}
+        missing = next(e for e in exchanges if e.control_id == "W0004")
+        assert missing.problem == "no ACK within 0.3 s"
+        assert all(e.acknowledges == e.control_id for e in exchanges if e.reply is not None)
+        assert len(set(peers)) == 2  # closed after the timeout, then a new connection
+    finally:
+        listener.stop()

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from interopgate import sweep
+from tests.conftest import SUITES
+from tests.junit import read_cases
 
 
 def test_sample_is_one_minute_in_every_hour_at_both_extremes():
@@ -40,3 +43,32 @@ def test_minute_ranges_are_runs_in_the_sent_order():
         "08:00-09:59, 12:00"
     )
     assert sweep.minute_ranges([], sampled) == ""
+
+
+PIPELINED = Path(__file__).parent / "profiles" / "valid" / "sweep-pipelined.yaml"
+
+
+def test_a_pipelined_sweep_finds_what_a_one_by_one_sweep_finds(run_suites):
+    """hl7.pipeline: 16 messages ahead of the oldest ACK on one connection: the octal-hours
+    site refuses exactly 08:00-09:59 of the full day, as it does one message at a time,
+    and the end-to-end sweep on the clean site still gets every item."""
+    result, junit = run_suites(
+        f"--profile={PIPELINED}",
+        "--site-fault=hl7-octal-hours",
+        "-m",
+        "sweep",
+        "--check=hl7.timestamp.sweep",
+        suites=SUITES / "hl7" / "test_timestamps.py",
+    )
+    failed = [case for case in read_cases(junit) if case.outcome == "failed"]
+    assert [case.properties["check"] for case in failed] == ["hl7.timestamp.sweep"]
+    assert "08:00-09:59 (120 of 1440 minutes) rejected with MSA-1 AE" in failed[0].message
+    result, junit = run_suites(
+        f"--profile={PIPELINED}",
+        "-m",
+        "sweep",
+        "--check=workflow.sweep.complete",
+        suites=SUITES / "workflow" / "test_workflow.py",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert {case.outcome for case in read_cases(junit)} == {"passed"}

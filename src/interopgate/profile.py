@@ -615,6 +615,15 @@ class HL7(Strict):
     )
     ack: HL7Ack = HL7Ack()
     connection: Literal["persistent", "per-message"] = "persistent"
+    pipeline: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="messages a sweep sends ahead on its one connection before it waits "
+        "for the oldest ACK (ACKs matched by MSA-2); 1 = send, wait, send -- what a "
+        "receiver that reads one frame at a time needs; more only with connection: "
+        "persistent, for an engine known to read ahead",
+    )
     connect_timeout: float = Field(5.0, gt=0, le=120)
     max_frame: int = Field(
         16 * 1024 * 1024,
@@ -681,6 +690,15 @@ class HL7(Strict):
     def _messages_exist_in_version(self) -> HL7:
         if "OMI^O23" in self.messages and self.version in ("2.3", "2.3.1", "2.4"):
             raise ValueError(f"OMI^O23 does not exist in HL7 {self.version} (from 2.5 on)")
+        return self
+
+    @model_validator(mode="after")
+    def _pipeline_needs_one_connection(self) -> HL7:
+        if self.pipeline > 1 and self.connection != "persistent":
+            raise ValueError(
+                f"pipeline {self.pipeline} sends messages ahead on one connection: it needs "
+                f"connection: persistent (connection is {self.connection!r})"
+            )
         return self
 
     @model_validator(mode="after")

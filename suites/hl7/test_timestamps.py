@@ -86,16 +86,30 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
     budget = sweep.Budget(profile.hl7.sweep_budget)
     silent_in_a_row = 0
     sent: list[int] = []
-    with MLLPClient.for_settings(hl7_address, profile.hl7, persistent=True) as client:
+    window = profile.hl7.pipeline  # messages ahead of the oldest ACK (1: send, wait)
+    texts: dict[str, str] = {}  # MSH-10 -> the message, for the first refusal's evidence
+
+    def messages():
         for minute in minutes:
             if budget.spent() or silent_in_a_row >= 3:
-                break
+                return
             when = dt.datetime.combine(day, dt.time(minute // 60, minute % 60))
             value = form.render(when)
             message = variants.make({f: value for f in fields}, new_control_id("SW"))
+            texts[message.control_id] = message.text
             # Neither connect nor ACK wait may outlast the budget.
             client.connect_timeout = budget.bound(profile.hl7.connect_timeout)
-            exchange = client.send(message.text, timeout=budget.bound(profile.hl7.ack.timeout))
+            yield message.text
+
+    with MLLPClient.for_settings(hl7_address, profile.hl7, persistent=True) as client:
+
+        def ack_wait() -> float:
+            return budget.bound(profile.hl7.ack.timeout)
+
+        for minute, exchange in zip(
+            minutes, client.send_window(messages(), window, timeout=ack_wait), strict=False
+        ):
+            message_text = texts.pop(exchange.control_id, "")
             sent.append(minute)
             check.progress(f"{label}: {len(sent)}/{len(minutes)} sent, {len(rejected)} refused")
             ack, observed = read_reply(exchange.reply_text, exchange.problem)
@@ -104,7 +118,7 @@ def _sweep(check, profile, hl7_address, hl7_factory, transcript, minutes: list[i
                 rejected[minute] = f"MSA-1 {ack.msa_1}" if ack is not None else observed
                 if not first_failure:
                     reply = show(exchange.reply_text) if exchange.reply_text else observed
-                    first_failure += [f">> {show(message.text)}", f"<< {reply}"]
+                    first_failure += [f">> {show(message_text)}", f"<< {reply}"]
         repeated = client.repeated_summary()
     check.record("minutes", minute_grid({m: "R" if m in rejected else "A" for m in sent}))
     elapsed = budget.elapsed()

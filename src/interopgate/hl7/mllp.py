@@ -28,7 +28,7 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -372,6 +372,128 @@ class MLLPClient:
         if not self.persistent:
             self.close()
         return self._done(data, reply, started, None)
+
+    def send_window(
+        self,
+        messages: Iterable[str],
+        window: int,
+        *,
+        timeout: float | Callable[[], float] | None = None,
+    ) -> Iterator[Exchange]:
+        """Send ``messages`` over one connection with up to ``window`` unacknowledged at a
+        time; yield one Exchange per message, in the order sent.
+
+        MLLP delivers a connection's messages in order and the receiver answers each with
+        an ACK whose MSA-2 is its MSH-10 (HL7 2.5 §2.9.2), so a sender need not wait for
+        one ACK before writing the next frame: the round trips overlap. ACKs are matched
+        by MSA-2 (in any order). ``window`` 1 is :meth:`send` in a loop. When the oldest
+        message's ACK does not come within the timeout, it and every message still
+        waiting are reported without a reply and the connection is closed (a late ACK
+        must not be read on the next); sending goes on on a new connection. ``messages``
+        is read lazily: the caller may stop it (a time budget) between messages; a
+        callable ``timeout`` is asked for each message's ACK wait as it is sent."""
+
+        def wait_now() -> float:
+            if callable(timeout):
+                return timeout()
+            return self.read_timeout if timeout is None else timeout
+
+        if window <= 1:
+            for message in messages:
+                yield self.send(message, timeout=wait_now())
+            return
+        source = iter(messages)
+        # (MSH-10, bytes, sent at, ACK wait), oldest first
+        waiting: list[tuple[str, bytes, float, float]] = []
+        arrived: dict[str, Frame] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(waiting) < window:
+                text = next(source, None)
+                if text is None:
+                    exhausted = True
+                    break
+                data = frame(text)
+                control_id = field_of(data, "MSH", 10)
+                self.note(">> " + show(text))
+                self._acknowledged[control_id] = set()
+                try:
+                    if not waiting and self._sock is not None and not self._drain(self._sock):
+                        self.close()  # the peer closed the idle connection: open a new one
+                    sock = self._connect()
+                    sock.sendall(data)
+                    self._tap("sent", sock, data)
+                except OSError as exc:
+                    self.close()
+                    reason = f"cannot send to {self.address[0]}:{self.address[1]}: "
+                    yield from self._unanswered(waiting, "connection lost before its ACK")
+                    waiting, arrived = [], {}
+                    yield Exchange(data, None, 0.0, reason + (exc.strerror or str(exc)), control_id)
+                    continue
+                self._current = control_id
+                waiting.append((control_id, data, time.monotonic(), wait_now()))
+            if not waiting:
+                return
+            control_id, data, started, wait = waiting[0]
+            problem = None
+            try:
+                while control_id not in arrived:
+                    for received in self._read_frames(started + wait):
+                        msa_2 = field_of(received.payload, "MSA", 2)
+                        if any(msa_2 == w[0] for w in waiting) and msa_2 not in arrived:
+                            arrived[msa_2] = received
+                        else:
+                            self.note(
+                                "<< a frame for no message awaiting an ACK: "
+                                + show(received.payload)
+                            )
+            except AckTimeout:
+                problem = self._no_reply("no ACK", wait)
+            except FrameTooLarge as exc:
+                problem = f"no ACK: the peer sent {exc}"
+            except (ConnectionDropped, OSError) as exc:
+                problem = (
+                    "connection closed by the peer"
+                    if isinstance(exc, ConnectionDropped)
+                    else f"connection error: {exc.strerror or exc}"
+                )
+            if problem is None:
+                waiting.pop(0)
+                reply = arrived.pop(control_id)
+                self._current = control_id
+                yield self._done(data, reply, started, None)
+                continue
+            self.close()
+            for later_id, later_data, later_started, _ in waiting:
+                reply = arrived.pop(later_id, None)
+                self._current = later_id
+                why = problem if later_id == control_id else f"{problem} (an earlier message's)"
+                yield self._done(later_data, reply, later_started, None if reply else why)
+            waiting, arrived = [], {}
+
+    def _unanswered(self, waiting, why: str) -> Iterator[Exchange]:
+        for control_id, data, started, _ in waiting:
+            self._current = control_id
+            yield self._done(data, None, started, why)
+
+    def _read_frames(self, deadline: float) -> list[Frame]:
+        """The frames one read brings (at least one chunk before ``deadline``)."""
+        sock = self._sock
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or sock is None:
+            raise AckTimeout()
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise AckTimeout() from None
+        self._tap("received", sock, chunk)
+        if not chunk:
+            raise ConnectionDropped()
+        arrived = self._reader.feed(chunk)
+        for received in arrived:
+            self._account(received)
+        return arrived
 
     def receive(self, *, timeout: float | None = None) -> Exchange:
         """The next frame the peer sends unasked on the open connection (e.g. an
