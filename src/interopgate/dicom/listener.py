@@ -27,6 +27,7 @@ from pydicom.uid import (
 from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
+from interopgate.dicom import tuning
 from interopgate.dicom.association import no_delay
 
 SYNTAXES = [
@@ -97,7 +98,7 @@ class DeviceListener:
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
-        self._server = ae.start_server(self.address, block=False, evt_handlers=handlers)
+        self._server = tuning.start_server(ae, self.address, evt_handlers=handlers)
         return self
 
     def stop(self) -> None:

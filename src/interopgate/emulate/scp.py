@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
-from interopgate.dicom import uids
+from interopgate.dicom import tuning, uids
 from interopgate.dicom.association import no_delay
 from interopgate.emulate import worklist
 from interopgate.emulate.recorder import Recorder
@@ -127,8 +127,8 @@ class EmulatedSite:
             (evt.EVT_CONN_OPEN, lambda event: no_delay(event.assoc)),
         ]
         try:
-            self._server = self._build_ae().start_server(
-                (self.host, self.port), block=False, evt_handlers=handlers
+            self._server = tuning.start_server(
+                self._build_ae(), (self.host, self.port), evt_handlers=handlers
             )
         except OSError as exc:
             from interopgate.errors import TargetError

@@ -26,6 +26,7 @@ from pydicom.uid import (
 from pynetdicom import AE, evt
 from pynetdicom import sop_class as sop
 
+from interopgate.dicom import tuning
 from interopgate.dicom.association import no_delay
 from interopgate.site.commitment import CommitmentSCP
 from interopgate.site.faults import FaultSet
@@ -179,9 +180,9 @@ class ReferenceSite:
             (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_CONN_OPEN, self._on_conn_open),
         ]
-        self._server = ae.start_server(
+        self._server = tuning.start_server(
+            ae,
             (self.config.host, self.config.dicom_port),
-            block=False,
             evt_handlers=handlers,
             ssl_context=dicom_tls,  # type: ignore[arg-type]  # or tls.PlainOrTls
         )
