@@ -389,7 +389,9 @@ class HostileMLLPPeer(_Peer):
                     sent += len(body)
                 sock.sendall(b"\x1c\x0d")
             elif self.script == "one-byte-per-second":
+                # The first byte at once, then one a second: the client (1 s ACK wait)
+                # has part of a frame when it gives up, however loaded the machine.
                 for byte in b"\x0b" + ack + b"\x1c\x0d":
+                    sock.sendall(bytes([byte]))
                     if self.stopping.wait(1.0):
                         return
-                    sock.sendall(bytes([byte]))
