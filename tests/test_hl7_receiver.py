@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from interopgate.hl7.mllp import CR, FS, VT, Frame, MLLPClient, frame
 from interopgate.hl7.receiver import MLLPReceiver, inspect
 
@@ -59,3 +61,18 @@ def test_fixture_in_a_suite(pytester):
 
 def test_frame_constants():
     assert frame("MSH|x") == VT + b"MSH|x" + FS + CR
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MSH", "MSH-12: unknown HL7 version ''"),
+        ("MSH|", "MSH-12: unknown HL7 version ''"),
+        ("MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|9.9", "MSH-12: unknown HL7 version '9.9'"),
+        ("MSH|^~|A|B|C|D|2024||ADT^A01|1|P|2.5", "MSH: not an HL7 v2 message hl7apy can read"),
+    ],
+)
+def test_inspect_names_a_message_it_cannot_read_instead_of_raising(text, expected):
+    """What a target sends is bad input: a finding, never an exception."""
+    findings = [str(f) for f in inspect(Frame(text.encode()))]
+    assert any(f.startswith(expected) for f in findings), findings

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from interopgate.hl7 import timestamps
+from hl7apy.exceptions import HL7apyException
+
+from interopgate.hl7 import er7, timestamps
 from interopgate.hl7.messages import build_ack, parse, time_fields, value
 from interopgate.hl7.mllp import Connection, Frame, MLLPListener, decode
 
@@ -89,10 +91,15 @@ def inspect(
     text = decode(frame.payload)
     if not text.startswith("MSH"):
         return [*findings, Finding("MSH", "the message does not start with MSH")]
-    message = parse(text)
-    version = version or value(message, "MSH-12.1")
+    # MSH-12 read from the text first: hl7apy refuses a version it lacks by raising.
+    version = version or er7.value(text, "MSH-12.1")
     if version not in timestamps.VERSIONS:
         return [*findings, Finding("MSH-12", f"unknown HL7 version {version!r}")]
+    try:
+        message = parse(text)
+    except HL7apyException as exc:  # bad encoding characters, no segments, ...
+        problem = f"not an HL7 v2 message hl7apy can read ({type(exc).__name__}: {exc})"
+        return [*findings, Finding("MSH", problem)]
     family, trigger = value(message, "MSH-9.1"), value(message, "MSH-9.2")
     for location in required:
         if not value(message, location):
