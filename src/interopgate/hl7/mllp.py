@@ -438,7 +438,7 @@ class MLLPClient:
             problem = None
             try:
                 while control_id not in arrived:
-                    for received in self._read_frames(started + wait):
+                    for received in self._read_frames(self._sock, started + wait):
                         msa_2 = field_of(received.payload, "MSA", 2)
                         if any(msa_2 == w[0] for w in waiting) and msa_2 not in arrived:
                             arrived[msa_2] = received
@@ -476,9 +476,9 @@ class MLLPClient:
             self._current = control_id
             yield self._done(data, None, started, why)
 
-    def _read_frames(self, deadline: float) -> list[Frame]:
-        """The frames one read brings (at least one chunk before ``deadline``)."""
-        sock = self._sock
+    def _read_frames(self, sock: socket.socket | None, deadline: float) -> list[Frame]:
+        """The frames one read brings (at least one chunk before ``deadline``), each
+        counted once, as it arrives (:meth:`_account`)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or sock is None:
             raise AckTimeout()
@@ -595,23 +595,9 @@ class MLLPClient:
             found = self._take()
             if found is not None:
                 return found
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or sock is None:
-                raise AckTimeout()
-            sock.settimeout(remaining)
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                raise AckTimeout() from None
-            self._tap("received", sock, chunk)
-            if not chunk:
-                raise ConnectionDropped()
             # Frames after the reply stay pending: receive() may ask for them; the next
-            # send() discards them (_drain). Each is counted once, as it arrives.
-            arrived = self._reader.feed(chunk)
-            for received in arrived:
-                self._account(received)
-            self._pending += arrived
+            # send() discards them (_drain).
+            self._pending += self._read_frames(sock, deadline)
 
     def _account(self, received: Frame) -> None:
         """Count a frame against the message its MSA-2 names (HL7 2.5 §2.9.2: one ACK per
