@@ -121,3 +121,10 @@ def test_matches_that_arrived_before_the_cancel_left_are_counted_apart():
     verdict = judge_cancel(run, 400)
     assert verdict.outcome == "passed"
     assert "1 match(es) had arrived before it left, 2 arrived within the window" in verdict.reason
+
+
+def test_a_late_stop_that_ends_fe00_is_repeated_and_a_late_0000_is_not():
+    late = [1.0 + 0.005 * i for i in range(40)]
+    assert judge_cancel(run_of(late, CANCEL), 400).worth_repeating
+    assert not judge_cancel(run_of(late, SUCCESS), 400).worth_repeating
+    assert not judge_cancel(run_of([0.999, 1.0005], CANCEL), 400).worth_repeating
