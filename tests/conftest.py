@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import forked_pytest
 
 pytest_plugins = ["pytester"]
 
@@ -67,7 +70,12 @@ def run_suites(pytester: pytest.Pytester):
     def run(*args: str, suites: Path | list[Path] = SUITES):
         report_dir = pytester.path / "reports"
         paths = [suites] if isinstance(suites, Path) else suites
-        result = pytester.runpytest_subprocess(
+        runner = (
+            pytester.runpytest_subprocess
+            if os.environ.get("IG_NOFORK")
+            else functools.partial(forked_pytest.run, pytester)
+        )
+        result = runner(
             *map(str, paths),
             f"--rootdir={ROOT}",
             f"--report-dir={report_dir}",
