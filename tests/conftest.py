@@ -65,14 +65,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def run_suites(pytester: pytest.Pytester):
-    """Run the conformance suites in a subprocess; return (result, junit path)."""
+    """Run the conformance suites in a process of their own, forked from a preloaded
+    one (tests/forked_pytest.py; ``INTEROPGATE_SELFTEST_EXEC=1`` starts a new Python
+    instead, as ``pytester.runpytest_subprocess`` does); return (result, junit path)."""
 
     def run(*args: str, suites: Path | list[Path] = SUITES):
         report_dir = pytester.path / "reports"
         paths = [suites] if isinstance(suites, Path) else suites
         runner = (
             pytester.runpytest_subprocess
-            if os.environ.get("IG_NOFORK")
+            if os.environ.get("INTEROPGATE_SELFTEST_EXEC") == "1"
             else functools.partial(forked_pytest.run, pytester)
         )
         result = runner(
