@@ -23,8 +23,10 @@ from interopgate.site.faults import FaultSet
 from interopgate.site.matching import MatchOptions, dataset_matches, response_for
 
 SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
-# A database cursor does not hand all matches over at once; the pause also lets a
-# C-CANCEL arrive while matches are still being sent, as it would on a real PACS.
+# A database cursor streams a long result set rather than handing it over at once; the
+# pause also lets a C-CANCEL arrive while matches are still being sent, as it would on
+# a real PACS. Short results (most queries) are answered at once.
+PACED_FROM = 50  # matches: a result set this long is streamed
 PACED_RESPONSES = 5  # only the first few: a cancel sent after match 1 arrives by then
 PENDING_INTERVAL = 0.004
 INTERMITTENT_PERIOD = 3  # intermittent-empty-sps: every 3rd query with today's items
@@ -71,11 +73,12 @@ class FindResponder:
         if "return-key-omitted" in self.faults:
             for _, response in pairs:
                 _omit_empty(response)
+        paced = PACED_RESPONSES if len(pairs) >= PACED_FROM else 0
         for index, (_, response) in enumerate(pairs):
             if "cancel-ignored" not in self.faults and event.is_cancelled:
                 yield CANCEL, None
                 return
-            if index < PACED_RESPONSES:
+            if index < paced:
                 time.sleep(PENDING_INTERVAL)
             yield PENDING, response
         if "final-response-with-identifier" in self.faults and pairs:
