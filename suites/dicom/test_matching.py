@@ -12,6 +12,7 @@ are sent and judged: interopgate/matching_cases.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -448,10 +449,17 @@ CANCEL_ATTEMPTS = 5
 
 @dataclasses.dataclass
 class CancelBatch:
-    match: dict[str, dict[str, str]]  # model -> the keys that match the whole batch
-    unavailable: dict[str, str]  # model -> why the batch is not there
+    """The cancel batch, seeded on first use per model group (the instances for Study and
+    Patient Root, the steps for the worklist): a run that selects only the worklist's
+    cancel check does not store 400 instances."""
+
+    seeders: dict[str, Callable[[CancelBatch], None]]  # model -> seeds its group
+    match: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def require(self, model: str) -> dict[str, str]:
+        if model not in self.match and model not in self.unavailable:
+            self.seeders[model](self)
         reason = self.unavailable.get(model)
         if reason:
             pytest.skip(reason)
@@ -476,7 +484,6 @@ def cancel_batch(pytestconfig, profile, target, query_data) -> CancelBatch:
     patient = Patient(f"IGCX{seed % 10000:04d}", "CANCELLATION", "Carl", dt.date(1970, 1, 2), "M")
     study_uid = uid_for(seed, "cancel-study")
     series_uid = uid_for(seed, "cancel-series")
-    batch = CancelBatch({}, {})
     start = dt.datetime(2024, 9, 2, 6, 0)
     images, steps = [], []
     for index in range(CANCEL_BATCH):
@@ -501,9 +508,9 @@ def cancel_batch(pytestconfig, profile, target, query_data) -> CancelBatch:
                 step_id=f"SPS{accession}",
             )
         )
-    models = profile.dicom.find.information_models
     image_keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid}
-    if "study" in models or "patient" in models:
+
+    def seed_instances(batch: CancelBatch) -> None:
         try:
             for attempt in range(3):  # the same UIDs: a repeat overwrites
                 try:
@@ -518,7 +525,8 @@ def cancel_batch(pytestconfig, profile, target, query_data) -> CancelBatch:
             batch.unavailable["study"] = batch.unavailable["patient"] = (
                 f"the {CANCEL_BATCH} instances a C-CANCEL needs could not be seeded: {exc}"
             )
-    if "worklist" in models:
+
+    def seed_steps(batch: CancelBatch) -> None:
         worklist = profile.dicom.worklist
         if query_data.worklist:
             batch.unavailable["worklist"] = query_data.worklist
@@ -533,7 +541,8 @@ def cancel_batch(pytestconfig, profile, target, query_data) -> CancelBatch:
                 batch.match["worklist"] = {"PatientID": patient.patient_id}
             except TargetUnavailable as exc:
                 batch.unavailable["worklist"] = str(exc)
-    return batch
+
+    return CancelBatch({"study": seed_instances, "patient": seed_instances, "worklist": seed_steps})
 
 
 @pytest.mark.check("dicom.find.cancel")
