@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import threading
 import time
 from io import BytesIO
 from pathlib import Path
@@ -35,6 +36,7 @@ from interopgate.profile import Profile
 
 # DCMTK's tools, not pynetdicom's apps of the same names that a venv puts first on PATH.
 DCMTK_BIN = Path("/usr/bin")
+REPORT_WAIT = 2.0  # seconds a device waits for the storage commitment report
 CR = str(sop.ComputedRadiographyImageStorage)
 DX = str(sop.DigitalXRayImageStorageForPresentation)
 
@@ -229,13 +231,13 @@ class StandIn:
         settings = self.profile.emulate
         if settings.commitment_report == "new-association" and settings.device_port:
             # The report comes on an association the site opens to the device's SCP.
-            with DeviceListener(self.ae, settings.device_host, settings.device_port):
-                self._commit(images)
-                time.sleep(0.5)
+            with DeviceListener(self.ae, settings.device_host, settings.device_port) as listener:
+                self._commit(images, same_association=False)
+                listener.wait_for(lambda: listener.reports, REPORT_WAIT)
             return
-        self._commit(images)
+        self._commit(images, same_association=True)
 
-    def _commit(self, images: list[Dataset]) -> None:
+    def _commit(self, images: list[Dataset], *, same_association: bool) -> None:
         device = DeviceClient(self.profile, self.endpoint, self.transcript)
         instances = list(images)
         if "commit-unstored-instance" in self.faults:
@@ -252,7 +254,16 @@ class StandIn:
                 )
             ]
         ) as (assoc, _):
+            reported = threading.Event()
             if "commitment-report-unanswered" not in self.faults:
-                assoc.bind(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None))
+
+                def on_report(event):
+                    reported.set()
+                    return 0x0000, None
+
+                assoc.bind(evt.EVT_N_EVENT_REPORT, on_report)
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
-            time.sleep(0.3)  # a report on this association arrives meanwhile
+            # A device waits for the report on this association (a loaded machine can
+            # take longer than the site's 50 ms); without a handler, pynetdicom answers.
+            handled = "commitment-report-unanswered" not in self.faults
+            reported.wait(REPORT_WAIT if same_association and handled else 0.3)
