@@ -33,6 +33,9 @@ OMI_MARK = str(Path(__file__).parent / "profiles" / "valid" / "omi-feed-cancel-m
 SHORT_WAIT = str(Path(__file__).parent / "profiles" / "valid" / "commitment-short-wait.yaml")
 # The Agfa CR profile with a 2 s DIMSE timeout, for the C-MOVE that never ends.
 SHORT_DIMSE = str(Path(__file__).parent / "profiles" / "valid" / "retrieve-short-timeout.yaml")
+# The Agfa CR profile waiting 1 s for worklist changes, 2 s for ACKs: HL7 faults whose
+# item never changes or whose application ACK never comes.
+SHORT_HL7 = str(Path(__file__).parent / "profiles" / "valid" / "hl7-short-waits.yaml")
 # The Agfa CR profile with a 3 s ACSE timeout, for the site that stops accepting.
 SHORT_ACSE = str(Path(__file__).parent / "profiles" / "valid" / "robustness-short-timeout.yaml")
 # Faults whose checks the Agfa CR profile never runs, and the profile that does: C-MOVE,
@@ -45,6 +48,16 @@ PROFILE_FOR = {
     "commitment-report-never-sent": SHORT_WAIT,
     "move-final-response-missing": SHORT_DIMSE,
     "wire-hangs-on-p-data-before-association": SHORT_ACSE,
+    **dict.fromkeys(
+        [
+            "hl7-cancel-ignored",
+            "hl7-update-ignored",
+            "hl7-sps-date-from-msh7",
+            "hl7-time-utc-shift",
+            "hl7-no-application-ack",
+        ],
+        SHORT_HL7,
+    ),
 }
 # Faults whose checks are opt in (suites/robustness/, bad input to the target): the
 # marker expression that selects them. The SAMPLE is left out of their rows: after a
