@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from tests.conftest import interopgate_site
+from tests.conftest import SUITES, interopgate_site
 from tests.junit import read_cases
 
 
@@ -43,8 +43,14 @@ def test_suites_run_unchanged_against_a_live_site(run_suites, separate_site, tmp
 
 def test_compact_target_url(run_suites, separate_site):
     ae, host, port = separate_site
-    result, _ = run_suites("--profile=agfa-cr", f"--target=dicom://{ae}@{host}:{port}")
+    result, junit = run_suites(
+        "--profile=agfa-cr",
+        f"--target=dicom://{ae}@{host}:{port}",
+        suites=SUITES / "dicom" / "test_association.py",  # the URL is the point
+    )
     assert result.ret == 0, result.stdout.str()
+    cases = read_cases(junit)
+    assert cases and all(c.properties["target_address"] == f"{ae}@{host}:{port}" for c in cases)
 
 
 def _closed_port() -> int:

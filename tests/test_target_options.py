@@ -10,7 +10,9 @@ import pytest
 from interopgate.errors import ProfileError
 from interopgate.profile import load_profile
 from interopgate.site.pacs import ReferenceSite, SiteConfig
-from tests.conftest import PROFILES
+from tests.conftest import PROFILES, SUITES
+
+ASSOCIATION_SUITE = SUITES / "dicom" / "test_association.py"
 
 
 def _closed_port() -> int:
@@ -82,6 +84,7 @@ def test_suites_run_with_command_line_address(run_suites, site):
         f"--target-host={host}",
         f"--dicom-port={port}",
         "--called-ae=OTHER_PACS",
+        suites=ASSOCIATION_SUITE,  # the address is the point; the full live run: test_live_target
     )
     assert result.ret == 0, result.stdout.str()
     assert f"live DICOM OTHER_PACS@{host}:{port}" in result.stdout.str()

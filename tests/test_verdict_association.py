@@ -6,6 +6,7 @@ of every check of that service."""
 
 from __future__ import annotations
 
+from tests.conftest import SUITES
 from tests.junit import failing_checks, read_cases
 
 
@@ -52,7 +53,8 @@ def test_unlisted_query_service_is_not_applicable_and_one_finding_per_class(run_
         "target:\n  kind: embedded\n  provides: [Verification, ModalityWorklistFind,"
         " CRImageStorage, DXImageStorageForPresentation, MPPS, StorageCommitmentPushModel]\n",
     )
-    result, junit = run_suites(f"--profile={profile}", "-m", "not sweep")
+    # provides: decides the DICOM services only: the DICOM suites
+    result, junit = run_suites(f"--profile={profile}", "-m", "not sweep", suites=SUITES / "dicom")
     output = result.stdout.str()
     cases = read_cases(junit)
     assert failing_checks(cases) == {"dicom.association.context_rejected"}, output
