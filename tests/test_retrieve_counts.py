@@ -68,3 +68,10 @@ def test_identifier_per_root_and_level():
     }
     study = retrieve.identifier("StudyRootGet", "IMAGE", ds)
     assert "PatientID" not in study and study.SOPInstanceUID == "1.1.1"
+
+
+def test_the_cancel_hold_stays_well_inside_the_dimse_timeout():
+    """The harness waits for a C-MOVE-RSP while it holds the first sub-operation: a hold
+    as long as the DIMSE timeout failed move_cancel on a clean site (2 s profile)."""
+    assert retrieve.cancel_hold(10.0) == retrieve.CANCEL_HOLD
+    assert retrieve.cancel_hold(2.0) == 0.5

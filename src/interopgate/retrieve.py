@@ -159,8 +159,19 @@ def _cancel_when_first_arrives(device, assoc, listener, before, gate, result, so
         device.transcript.note(">> C-CANCEL-MOVE-RQ for message 1")
         assoc.send_c_cancel(1, query_model=sop_class)
         result.cancel_sent = True
-        time.sleep(2.0)  # for the C-CANCEL to reach the target before it goes on
+        time.sleep(cancel_hold(device.endpoint.dimse_timeout))
     gate.set()
+
+
+CANCEL_HOLD = 2.0  # seconds the held sub-operation waits for the C-CANCEL to arrive
+
+
+def cancel_hold(dimse_timeout: float) -> float:
+    """How long the first sub-operation stays held after the C-CANCEL-MOVE-RQ went out:
+    time for it to reach the target before it goes on (PS3.4 C.4.2.3.1), and at most a
+    quarter of the DIMSE timeout, because the harness waits for the next C-MOVE-RSP
+    meanwhile and a hold that outlasts it would fail a target that does nothing wrong."""
+    return min(CANCEL_HOLD, dimse_timeout / 4)
 
 
 def get(
