@@ -337,7 +337,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="operations per DICOM row")
     parser.add_argument("--hl7-n", type=int, default=1440, help="SIU^S12 per MLLP row")
-    parser.add_argument("--self-tests", action="store_true", help="also time pytest tests -n 3")
+    parser.add_argument("--self-tests", action="store_true", help="also time pytest tests -n 4")
     args = parser.parse_args()
     if not bench_dicom.dcmtk_tool("echoscu"):
         print("DCMTK is not installed (apt-get install dcmtk): no reference to compare with")
@@ -407,7 +407,7 @@ def main() -> int:
         "full sweep (pytest --profile=agfa-cr -m sweep)": ["--profile=agfa-cr", "-m", "sweep"],
     }
     if args.self_tests:
-        runs["self-tests (pytest tests -n 3)"] = ["tests", "-n", "3"]
+        runs["self-tests (pytest tests -n 4)"] = ["tests", "-n", "4"]
     wall = {name: round(pytest_seconds(argv), 1) for name, argv in runs.items()}
 
     result = {
