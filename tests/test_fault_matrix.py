@@ -61,14 +61,12 @@ PROFILE_FOR = {
 }
 # Faults whose checks are opt in (suites/robustness/, bad input to the target): the
 # marker expression that selects them. The SAMPLE is left out of their rows: after a
-# fault that stops the site, it could only skip. The clean runs keep it (every selected
-# test has a ``check`` marker).
+# fault that stops the site, it could only skip.
 ARGS_FOR = {
     name: ("-m", "robustness")
     for name, fault in FAULTS.items()
     if any(check.startswith("robustness.") for check in fault.breaks)
 }
-CLEAN_ARGS_FOR = {name: ("-m", "robustness or check") for name in ARGS_FOR}
 # TLS mode with access control (suites/dicom/test_security.py): every security fault.
 TLS_ACCESS = str(Path(__file__).parent / "profiles" / "valid" / "tls-access-control.yaml")
 PROFILE_FOR |= {name: TLS_ACCESS for name in FAULTS if name.startswith(("tls-", "access-"))}
@@ -154,10 +152,8 @@ def test_every_broken_check_is_in_a_suite_file():
     assert set(CHECKS) - under_load - set(check_files()) == set()
 
 
-def _run_clean(
-    run_suites, profile: str, area: tuple[list[Path], list[str]] | None, *extra: str
-) -> None:
-    args: tuple[str, ...] = (f"--profile={profile}", *extra)
+def _run_clean(run_suites, profile: str, area: tuple[list[Path], list[str]] | None) -> None:
+    args: tuple[str, ...] = (f"--profile={profile}",)
     where = {}
     if area is not None:
         where = {"suites": area[0]}
@@ -186,8 +182,7 @@ DEFAULT_CLEAN = [profile for profile in OTHER_PROFILES if profile != SHORT_ACSE]
 def test_clean_site_passes_the_checks_of_its_faults(run_suites, profile):
     """A profile only some faults need: their checks and the sample pass without them."""
     faults = [name for name, used in PROFILE_FOR.items() if used == profile]
-    extra = next((CLEAN_ARGS_FOR[name] for name in faults if name in CLEAN_ARGS_FOR), ())
-    _run_clean(run_suites, profile, area_of(faults), *extra)
+    _run_clean(run_suites, profile, area_of(faults))
 
 
 def test_a_short_dimse_timeout_passes_the_cancelled_move(run_suites):
