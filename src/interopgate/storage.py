@@ -29,6 +29,21 @@ STATUS_TEXT = {
     0xB006: "Elements discarded",
 }
 
+# PS3.8 sets no deadline for a DIMSE response: the DIMSE timeout is local policy, and
+# DCMTK starts it once the request is written. pynetdicom starts it once the request is
+# queued for its DUL thread, so for a large data set it would also time the writing
+# (and, for a C-MOVE, the sub-operation's). The wait is lengthened by the time the
+# bulk data takes to cross at TRANSFER_FLOOR, a rate loopback beats many times over
+# even on a crowded machine; a small instance waits the DIMSE timeout alone.
+TRANSFER_FLOOR = 2 * 2**20  # bytes per second
+
+
+def response_wait(dimse_timeout: float, ds: Dataset) -> float:
+    """How long to wait for the response to a request that carries (or moves) ``ds``."""
+    pixels = ds.get("PixelData")
+    size = len(pixels) if isinstance(pixels, bytes) else 0
+    return dimse_timeout + size / TRANSFER_FLOOR
+
 
 @dataclass(frozen=True)
 class Difference:
@@ -124,12 +139,14 @@ def accepted_class(device: DeviceClient, classes: Sequence[str]) -> str | None:
 def store(device: DeviceClient, ds: Dataset) -> tuple[int | None, str]:
     """C-STORE ``ds`` on an association of its own: the status and, for a warning or
     failure, its Error Comment and Offending Element (PS3.7 C.4)."""
+    wait = response_wait(device.endpoint.dimse_timeout, ds)
     with device.associate([str(ds.SOPClassUID)]) as (assoc, negotiation):
         if not assoc.is_established:
             return None, negotiation.outcome()
+        assoc.dimse_timeout = wait
         status = assoc.send_c_store(ds)
     if status is None or "Status" not in status:
-        return None, "no response (association aborted or DIMSE timeout)"
+        return None, f"no response within {wait:.3g} s (association aborted or DIMSE timeout)"
     code = int(status.Status)
     text = f"status {code:04X}H ({STATUS_TEXT.get(code, 'failure')})"
     if "ErrorComment" in status:
@@ -157,6 +174,7 @@ def retrieve(
     with device.associate([move_sop_class]) as (assoc, negotiation):
         if not assoc.is_established:
             return None, negotiation.outcome()
+        assoc.dimse_timeout = response_wait(timeout, ds)
         responses = list(assoc.send_c_move(query, listener.ae_title, move_sop_class))
     final = responses[-1][0] if responses else None
     if final is None or "Status" not in final:

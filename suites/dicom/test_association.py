@@ -17,6 +17,7 @@ from interopgate.dicom.association import (
     WireContext,
     describe_context,
 )
+from interopgate.storage import response_wait
 
 WRONG_CALLED_AE = "IG_NO_SUCH_AE"
 _NONE = WireContext(0, -1, None)
@@ -218,6 +219,7 @@ def test_large_dataset_fragmented_and_stored(check, device, profile, fake):
             evt.EVT_PDU_SENT,
             lambda event: sizes.append(event.pdu.pdu_length) if event.pdu.pdu_type == 4 else None,
         )
+        assoc.dimse_timeout = response_wait(device.endpoint.dimse_timeout, image)
         response = assoc.send_c_store(image)
         subject = (
             f"C-STORE of a {len(image.PixelData)}-byte image, peer max PDU {peer_max}, "
