@@ -254,14 +254,23 @@ class StandIn:
                 )
             ]
         ) as (assoc, _):
-            reported = threading.Event()
+            reported, answering = threading.Event(), threading.Event()
             if "commitment-report-unanswered" not in self.faults:
 
                 def on_report(event):
-                    reported.set()
+                    answering.set()
                     return 0x0000, None
 
+                def on_pdu_sent(event):
+                    # The N-EVENT-REPORT-RSP is on the wire (the first P-DATA-TF
+                    # after the report): only now may the release follow. Released
+                    # any sooner, pynetdicom drops the answer: it refuses a P-DATA
+                    # request once it awaits the A-RELEASE-RP (Sta7).
+                    if answering.is_set() and event.pdu.pdu_type == 0x04:
+                        reported.set()
+
                 assoc.bind(evt.EVT_N_EVENT_REPORT, on_report)
+                assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
             # A device waits for the report on this association (a loaded machine can
             # take longer than the site's 50 ms); without a handler, pynetdicom answers.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
@@ -16,9 +17,17 @@ from fixtures.dicom_objects import CR, make_image
 from fixtures.patients import make_faker
 from fixtures.worklist import make_worklist_item
 from interopgate import commitment, mpps
+from interopgate.checks import CHECKS
+from interopgate.device import DeviceClient
+from interopgate.dicom.association import Endpoint
 from interopgate.dicom.listener import DeviceListener
+from interopgate.evidence import Transcript
+from interopgate.profile import load_profile
 from interopgate.site.pacs import ReferenceSite, SiteConfig
 from interopgate.targets.launch import free_port
+from interopgate.verdict import CheckContext
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _associate(site: ReferenceSite, uid: str, handlers=()):
@@ -112,3 +121,29 @@ def test_commitment_report_on_a_new_association_with_the_scp_role():
     assert report.role_selection and report.calling_ae == "IG_PACS"
     assert report.event_type == commitment.ALL_SUCCEEDED
     assert time.monotonic() - started < 5
+
+
+def test_the_harness_answers_a_report_on_its_association_before_releasing():
+    """commitment.request: the N-EVENT-REPORT-RSP goes out before the A-RELEASE-RQ, so
+    the target's report is answered (Success) every time, not only when the race is won."""
+    images = [make_image(CR, make_faker(1).patient())]
+    listener = DeviceListener("IG_DEVICE", "127.0.0.1", 0)  # not started: same association
+    with ReferenceSite() as site:
+        site.add_instances(images)
+        host, port = site.dicom_address
+        profile = load_profile(
+            "agfa-cr", ROOT / "profiles", target_fields={"dicom_port": port, "called_ae": "IG_PACS"}
+        ).profile
+        transcript = Transcript("commitment", Path("/dev/null"))
+        device = DeviceClient(profile, Endpoint(host, port, "IG_PACS", 5.0, 5.0), transcript)
+        check = CheckContext(CHECKS["dicom.commitment.request"], transcript)
+        for _ in range(REPEATS):
+            outcome = commitment.request(device, check, images, listener, 5.0)
+            assert outcome.report is not None and outcome.report.same_association
+        deadline = time.monotonic() + 5
+        while len(site.commitment.answers) < REPEATS and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert site.commitment.answers == [0x0000] * REPEATS
+
+
+REPEATS = 20

@@ -10,6 +10,7 @@ exactly that and returns what came back, when and where, for the checks to judge
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ SOP_CLASS = sop.StorageCommitmentPushModel
 WELL_KNOWN_INSTANCE = "1.2.840.10008.1.20.1.1"  # PS3.4 J.3.5
 REQUEST_STORAGE_COMMITMENT = 1  # Action Type ID, PS3.4 Table J.3-1
 ALL_SUCCEEDED, FAILURES_EXIST = 1, 2  # Event Type ID, PS3.4 Table J.3-2
+P_DATA_TF = 0x04  # PDU type, PS3.8 9.3.1
 
 
 def reference(ds: Dataset) -> Dataset:
@@ -118,10 +120,22 @@ def request(
             expected="the Storage Commitment Push Model context accepted",
             observed=describe_context(answer),
         )
-        assoc.bind(
-            evt.EVT_N_EVENT_REPORT,
-            lambda event: listener.on_report(event, same_association=True),
-        )
+        # A report on this association is answered (N-EVENT-REPORT-RSP) before the
+        # release is requested: pynetdicom sends the answer after the handler returns,
+        # and once it awaits the A-RELEASE-RP it drops it, leaving the target's report
+        # unanswered.
+        reported, answered = threading.Event(), threading.Event()
+
+        def on_report(event: evt.Event) -> tuple[int, Dataset | None]:
+            reported.set()
+            return listener.on_report(event, same_association=True)
+
+        def on_pdu_sent(event: evt.Event) -> None:
+            if reported.is_set() and event.pdu.pdu_type == P_DATA_TF:
+                answered.set()
+
+        assoc.bind(evt.EVT_N_EVENT_REPORT, on_report)
+        assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
         status, _ = assoc.send_n_action(
             action_information(instances, transaction_uid),
             REQUEST_STORAGE_COMMITMENT,
@@ -138,6 +152,8 @@ def request(
         start = time.monotonic()
         outcome.report = listener.report_for(transaction_uid, timeout)
         outcome.waited = time.monotonic() - start
+        if outcome.report is not None and outcome.report.same_association:
+            answered.wait(device.endpoint.dimse_timeout)
     if outcome.report is not None:
         device.transcript.note(
             f"N-EVENT-REPORT Event Type ID {outcome.report.event_type} after "

@@ -50,6 +50,9 @@ class CommitmentSCP:
         self.ae_title = ae_title
         self.destinations = destinations
         self.delay = 0.05  # after the N-ACTION-RSP has gone out
+        # The status of the answer to each report sent on the request's association
+        # (None: none came), so a test can see the requester answered before releasing.
+        self.answers: list[int | None] = []
 
     def on_action(self, event: evt.Event) -> tuple[int, Dataset | None]:
         if int(event.request.ActionTypeID) != 1 or self.faults.has("commitment-not-implemented"):
@@ -102,12 +105,13 @@ class CommitmentSCP:
         try:
             if destination is None:
                 if assoc.is_established:
-                    assoc.send_n_event_report(
+                    status, _ = assoc.send_n_event_report(
                         information,
                         event_type,
                         sop.StorageCommitmentPushModel,
                         WELL_KNOWN_INSTANCE,
                     )
+                    self.answers.append(int(status.Status) if "Status" in status else None)
                 return
             self._send_on_new_association(calling, destination, event_type, information)
         except Exception:  # a report that cannot be delivered is what the check sees
