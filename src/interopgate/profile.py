@@ -207,7 +207,13 @@ class TargetBase(Strict):
         "(promiscuous, e.g. Orthanc with DicomCheckCalledAet=false)",
     )
     connect_timeout: float = Field(5.0, gt=0, le=120)
-    dimse_timeout: float = Field(10.0, gt=0, le=600)
+    dimse_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="seconds for each DIMSE response; a C-STORE or C-MOVE of an instance "
+        "with bulk pixel data waits this plus the data's size at 2 MiB/s",
+    )
     # Bounds against a target that misbehaves mid-exchange (docs/robustness.md); the
     # defaults never fire on a healthy target.
     acse_timeout: float | None = Field(
