@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import types
 
 from pydicom.dataset import Dataset
+from pynetdicom.dimse_primitives import C_ECHO, C_FIND
 
+from interopgate.dicom.association import keep_responses_for_their_waiter
 from interopgate.dicom.query import MODELS, build_identifier, describe_query, resolve_dates
 from interopgate.site.matching import MatchOptions, dataset_matches, response_for
 from tests.junit import read_cases
@@ -108,3 +112,29 @@ def test_pn_case_expectation_comes_from_the_profile(run_suites, tmp_path):
     assert result.ret == 1, result.stdout.str()
     (case,) = [c for c in read_cases(junit) if c.outcome == "failed"]
     assert "profile: pn_matching case-insensitive" in case.message, case.message
+
+
+def test_the_association_reactor_leaves_responses_to_their_waiter():
+    """dicom.association.keep_responses_for_their_waiter: the reactor's poll (a
+    non-blocking get_msg) takes requests only; the caller waiting (blocking) gets the
+    response, so a reactor that polls once too often cannot drop it."""
+    pending: queue.Queue = queue.Queue()
+
+    def take(block: bool = False):
+        try:
+            return pending.get(block=block, timeout=1 if block else None)
+        except queue.Empty:
+            return None, None
+
+    assoc = types.SimpleNamespace(dimse=types.SimpleNamespace(msg_queue=pending, get_msg=take))
+    keep_responses_for_their_waiter(assoc)
+    response = C_FIND()
+    response.MessageIDBeingRespondedTo, response.Status = 1, 0xFF00
+    request = C_ECHO()
+    request.MessageID, request.AffectedSOPClassUID = 2, "1.2.840.10008.1.1"
+    pending.put((1, response))
+    assert assoc.dimse.get_msg(block=False) == (None, None)  # the reactor's poll
+    assert assoc.dimse.get_msg(block=True) == (1, response)  # the send_* call's wait
+    pending.put((1, request))
+    assert assoc.dimse.get_msg(block=False) == (1, request)  # served by the reactor
+    assert assoc.dimse.get_msg(block=False) == (None, None)

@@ -217,6 +217,37 @@ def quick_ack(assoc: Association) -> None:
     assoc_socket.recv = recv_acking_at_once
 
 
+def keep_responses_for_their_waiter(assoc: Association) -> None:
+    """Let pynetdicom's association reactor take only requests off the DIMSE queue.
+
+    A ``send_*`` call pauses the reactor (a checkpoint and an ``_is_paused`` flag) and
+    then waits on the queue for its response. The flag is already True while the
+    reactor is between passing the checkpoint and polling the queue, so on a loaded
+    machine (a thread can wait a whole GIL switch interval, 5 ms) the reactor can still
+    poll once after the pause was seen: it takes the response, logs "Received unexpected
+    C-FIND service message" and drops it, and the caller sees a match missing or waits
+    out the DIMSE timeout (a false failure). On an association the harness requested,
+    a response is only ever for a caller that waits for it, so the reactor's poll
+    (the only non-blocking ``get_msg``) now leaves responses where they are. Written
+    here because pynetdicom offers no hook for it; the pop is ``queue.Queue.get``'s
+    own, under the queue's lock."""
+    dimse = assoc.dimse
+    pending = dimse.msg_queue
+    take = dimse.get_msg
+
+    def get_msg(block: bool = False):
+        if block:
+            return take(block=True)
+        with pending.mutex:
+            if not pending.queue or not getattr(pending.queue[0][1], "is_valid_request", False):
+                return None, None
+            item = pending._get()  # type: ignore[attr-defined]
+            pending.not_full.notify()
+            return item
+
+    dimse.get_msg = get_msg  # type: ignore[method-assign]
+
+
 class _NoTransportTracebacks(logging.Filter):
     """pynetdicom logs a traceback for every transport error while reading a PDU; the
     harness names that error in one line (:attr:`Negotiation.wire_problem`), so the
@@ -353,6 +384,7 @@ def open_association(
         negotiation.connected = True
         no_delay(event.assoc)
         guard_reads(event.assoc, negotiation)
+        keep_responses_for_their_waiter(event.assoc)
 
     def on_sent(event: evt.Event) -> None:
         if event.pdu.__class__.__name__ in ("A_ABORT_RQ", "A_RELEASE_RQ"):

@@ -401,7 +401,9 @@ def _quiesce_reactor(assoc) -> None:
     passing the checkpoint and clearing the flag; a fast response can then be taken off
     the DIMSE queue by the reactor and the C-FIND waits for the DIMSE timeout (seen
     about once in a few hundred queries). Holding the checkpoint closed and seeing the
-    flag stay True across one reactor period (1 ms) rules that out.
+    flag stay True across one reactor period (1 ms) makes it rare; a reactor delayed
+    longer than that (a loaded machine) is kept off responses by
+    :func:`~interopgate.dicom.association.keep_responses_for_their_waiter`.
     """
     checkpoint = getattr(assoc, "_reactor_checkpoint", None)
     if checkpoint is None:
