@@ -255,24 +255,25 @@ class StandIn:
             ]
         ) as (assoc, _):
             reported, answering = threading.Event(), threading.Event()
-            if "commitment-report-unanswered" not in self.faults:
 
-                def on_report(event):
+            def on_recv(event):
+                if type(event.message).__name__ == "N_EVENT_REPORT_RQ":
                     answering.set()
-                    return 0x0000, None
 
-                def on_pdu_sent(event):
-                    # The N-EVENT-REPORT-RSP is on the wire (the first P-DATA-TF
-                    # after the report): only now may the release follow. Released
-                    # any sooner, pynetdicom drops the answer: it refuses a P-DATA
-                    # request once it awaits the A-RELEASE-RP (Sta7).
-                    if answering.is_set() and event.pdu.pdu_type == 0x04:
-                        reported.set()
+            def on_pdu_sent(event):
+                # The N-EVENT-REPORT-RSP is on the wire (the first P-DATA-TF after the
+                # report): only now may the release follow. Released any sooner,
+                # pynetdicom drops the answer: it refuses a P-DATA request once it
+                # awaits the A-RELEASE-RP (Sta7).
+                if answering.is_set() and event.pdu.pdu_type == 0x04:
+                    reported.set()
 
-                assoc.bind(evt.EVT_N_EVENT_REPORT, on_report)
-                assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
+            assoc.bind(evt.EVT_DIMSE_RECV, on_recv)
+            assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
+            if "commitment-report-unanswered" not in self.faults:
+                # Without a handler, pynetdicom answers 0110H (the fault).
+                assoc.bind(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None))
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
             # A device waits for the report on this association (a loaded machine can
-            # take longer than the site's 50 ms); without a handler, pynetdicom answers.
-            handled = "commitment-report-unanswered" not in self.faults
-            reported.wait(REPORT_WAIT if same_association and handled else 0.3)
+            # take longer than the site's 50 ms), and for its answer to go out.
+            reported.wait(REPORT_WAIT if same_association else 0.3)

@@ -138,3 +138,15 @@ def test_the_association_reactor_leaves_responses_to_their_waiter():
     pending.put((1, request))
     assert assoc.dimse.get_msg(block=False) == (1, request)  # served by the reactor
     assert assoc.dimse.get_msg(block=False) == (None, None)
+
+
+def test_under_gevent_the_reactor_guard_is_not_installed():
+    """gevent's queue has no mutex (the load process): greenlets cannot interleave
+    between the pause and the poll, and pynetdicom's own get_msg stays."""
+
+    def take(block: bool = False):
+        return None, None
+
+    assoc = types.SimpleNamespace(dimse=types.SimpleNamespace(msg_queue=object(), get_msg=take))
+    keep_responses_for_their_waiter(assoc)
+    assert assoc.dimse.get_msg is take

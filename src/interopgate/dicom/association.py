@@ -233,6 +233,10 @@ def keep_responses_for_their_waiter(assoc: Association) -> None:
     own, under the queue's lock."""
     dimse = assoc.dimse
     pending = dimse.msg_queue
+    if not hasattr(pending, "mutex"):
+        # gevent's queue (the load process, monkey-patched): greenlets switch only when
+        # one blocks, so the reactor cannot run between the pause and its poll.
+        return
     take = dimse.get_msg
 
     def get_msg(block: bool = False):
