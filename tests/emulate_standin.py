@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import threading
 import time
 from io import BytesIO
 from pathlib import Path
@@ -25,7 +24,7 @@ from pynetdicom.dsutils import encode
 
 from fixtures.dicom_objects import image_for_item
 from interopgate import mpps
-from interopgate.commitment import action_information
+from interopgate.commitment import action_information, report_answered
 from interopgate.device import DeviceClient
 from interopgate.dicom.association import Endpoint
 from interopgate.dicom.listener import DeviceListener
@@ -254,26 +253,11 @@ class StandIn:
                 )
             ]
         ) as (assoc, _):
-            reported, answering = threading.Event(), threading.Event()
-
-            def on_recv(event):
-                if type(event.message).__name__ == "N_EVENT_REPORT_RQ":
-                    answering.set()
-
-            def on_pdu_sent(event):
-                # The N-EVENT-REPORT-RSP is on the wire (the first P-DATA-TF after the
-                # report): only now may the release follow. Released any sooner,
-                # pynetdicom drops the answer: it refuses a P-DATA request once it
-                # awaits the A-RELEASE-RP (Sta7).
-                if answering.is_set() and event.pdu.pdu_type == 0x04:
-                    reported.set()
-
-            assoc.bind(evt.EVT_DIMSE_RECV, on_recv)
-            assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
+            answered = report_answered(assoc)
             if "commitment-report-unanswered" not in self.faults:
                 # Without a handler, pynetdicom answers 0110H (the fault).
                 assoc.bind(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None))
             assoc.send_n_action(info, 1, sop.StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
             # A device waits for the report on this association (a loaded machine can
             # take longer than the site's 50 ms), and for its answer to go out.
-            reported.wait(REPORT_WAIT if same_association else 0.3)
+            answered.wait(REPORT_WAIT if same_association else 0.3)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import evt
+from pynetdicom import Association, evt
 from pynetdicom import sop_class as sop
 
 from interopgate.device import DeviceClient
@@ -31,6 +31,26 @@ WELL_KNOWN_INSTANCE = "1.2.840.10008.1.20.1.1"  # PS3.4 J.3.5
 REQUEST_STORAGE_COMMITMENT = 1  # Action Type ID, PS3.4 Table J.3-1
 ALL_SUCCEEDED, FAILURES_EXIST = 1, 2  # Event Type ID, PS3.4 Table J.3-2
 P_DATA_TF = 0x04  # PDU type, PS3.8 9.3.1
+
+
+def report_answered(assoc: Association) -> threading.Event:
+    """An event set once the answer to an N-EVENT-REPORT received on ``assoc`` (the
+    first P-DATA-TF after it) is on the wire. The release waits for it: pynetdicom sends
+    the answer after the handler returns, and drops it once it awaits the A-RELEASE-RP
+    (Sta7), which would leave the target's report unanswered."""
+    received, answered = threading.Event(), threading.Event()
+
+    def on_received(event: evt.Event) -> None:
+        if type(event.message).__name__ == "N_EVENT_REPORT_RQ":
+            received.set()
+
+    def on_sent(event: evt.Event) -> None:
+        if received.is_set() and event.pdu.pdu_type == P_DATA_TF:
+            answered.set()
+
+    assoc.bind(evt.EVT_DIMSE_RECV, on_received)
+    assoc.bind(evt.EVT_PDU_SENT, on_sent)
+    return answered
 
 
 def reference(ds: Dataset) -> Dataset:
@@ -120,22 +140,11 @@ def request(
             expected="the Storage Commitment Push Model context accepted",
             observed=describe_context(answer),
         )
-        # A report on this association is answered (N-EVENT-REPORT-RSP) before the
-        # release is requested: pynetdicom sends the answer after the handler returns,
-        # and once it awaits the A-RELEASE-RP it drops it, leaving the target's report
-        # unanswered.
-        reported, answered = threading.Event(), threading.Event()
-
-        def on_report(event: evt.Event) -> tuple[int, Dataset | None]:
-            reported.set()
-            return listener.on_report(event, same_association=True)
-
-        def on_pdu_sent(event: evt.Event) -> None:
-            if reported.is_set() and event.pdu.pdu_type == P_DATA_TF:
-                answered.set()
-
-        assoc.bind(evt.EVT_N_EVENT_REPORT, on_report)
-        assoc.bind(evt.EVT_PDU_SENT, on_pdu_sent)
+        assoc.bind(
+            evt.EVT_N_EVENT_REPORT,
+            lambda event: listener.on_report(event, same_association=True),
+        )
+        answered = report_answered(assoc)
         status, _ = assoc.send_n_action(
             action_information(instances, transaction_uid),
             REQUEST_STORAGE_COMMITMENT,
