@@ -30,7 +30,7 @@ SOP_CLASS = sop.StorageCommitmentPushModel
 WELL_KNOWN_INSTANCE = "1.2.840.10008.1.20.1.1"  # PS3.4 J.3.5
 REQUEST_STORAGE_COMMITMENT = 1  # Action Type ID, PS3.4 Table J.3-1
 ALL_SUCCEEDED, FAILURES_EXIST = 1, 2  # Event Type ID, PS3.4 Table J.3-2
-P_DATA_TF = 0x04  # PDU type, PS3.8 9.3.1
+P_DATA_TF = 0x04  # PDU-type of a P-DATA-TF PDU, PS3.8 9.3.5
 
 
 def report_answered(assoc: Association) -> threading.Event:
