@@ -12,7 +12,15 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from interopgate.evidence.pcap import CLIENT, MSS, SERVER, TcpConnection, write_pcapng
+from interopgate.evidence.pcap import (
+    CLIENT,
+    MSS,
+    SERVER,
+    TcpConnection,
+    internet_checksum,
+    tcp_frame,
+    write_pcapng,
+)
 from tests.junit import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +66,61 @@ def test_connection_counts_every_byte_and_flag(tmp_path: Path) -> None:
     assert flags[:3] == [dpkt.tcp.TH_SYN, dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK, dpkt.tcp.TH_ACK]
     assert sum(1 for f in flags if f & dpkt.tcp.TH_FIN) == 2
     assert conn.closed
+
+
+def _dpkt_frame(src, dst, seq, ack, flags, payload) -> bytes:
+    """The same frame built by dpkt's packet classes (their checksums included)."""
+    tcp = dpkt.tcp.TCP(
+        sport=src[1], dport=dst[1], seq=seq, ack=ack, flags=flags, win=65535, data=payload
+    )
+    if flags & dpkt.tcp.TH_SYN:
+        tcp.opts = b"\x02\x04" + MSS.to_bytes(2, "big")
+        tcp.off = 6
+    ip = dpkt.ip.IP(
+        src=bytes(map(int, src[0].split("."))),
+        dst=bytes(map(int, dst[0].split("."))),
+        p=dpkt.ip.IP_PROTO_TCP,
+        ttl=64,
+        df=1,
+        data=tcp,
+    )
+    ip.len = len(ip)
+    ethernet = dpkt.ethernet.Ethernet(
+        src=b"\x00" * 6, dst=b"\x00" * 6, type=dpkt.ethernet.ETH_TYPE_IP, data=ip
+    )
+    return bytes(ethernet)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 57, 1459, MSS])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        dpkt.tcp.TH_SYN,
+        dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK,
+        dpkt.tcp.TH_ACK,
+        dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
+        dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK,
+    ],
+)
+def test_frames_are_the_ones_dpkt_builds(size: int, flags: int) -> None:
+    """The hand-packed frame (for speed) is dpkt's, byte for byte, checksums included."""
+    payload = bytes((7 * i + size) % 256 for i in range(size))
+    for src, dst, seq, ack in [
+        (("127.0.0.1", 40001), ("127.0.0.1", 104), 0xFFFFFFF0, 12345),
+        (("10.1.2.3", 65535), ("192.168.200.9", 2575), 0, 0xFFFFFFFF),
+    ]:
+        frame = tcp_frame(src, dst, seq, ack, flags, payload)
+        assert frame == _dpkt_frame(src, dst, seq, ack, flags, payload)
+
+
+def test_internet_checksum_edges() -> None:
+    """RFC 1071: all-zero data sums to 0 (checksum FFFFH); data whose sum is a multiple of
+    FFFFH sums to FFFFH, "negative zero" (checksum 0)."""
+    assert internet_checksum(b"") == 0xFFFF
+    assert internet_checksum(b"\x00\x00\x00") == 0xFFFF
+    assert internet_checksum(b"\xff\xff") == 0
+    assert internet_checksum(b"\x12\x34\xed\xcb") == 0
+    assert internet_checksum(b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7") == 0x220D  # RFC 1071 3
 
 
 def test_real_port_is_in_the_syn_comment(tmp_path: Path) -> None:
