@@ -9,9 +9,12 @@ Each wrong behaviour of interopgate.emulate.faults.DEVICE_FAULTS has its branch 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -80,22 +83,43 @@ class StandIn:
             self.cancel_unknown()
         else:
             self.query(cancel_after=5)  # the user stops a long list: C-CANCEL (PS3.7 9.3.2.3)
-        item = next(i for i in served if i.get("ScheduledProcedureStepSequence"))
-        image = self.image(item)
-        self.mpps_and_store(item, image)
-        self.commit([image])
-        self.keep_polling()
+        with self.polling():
+            item = next(i for i in served if i.get("ScheduledProcedureStepSequence"))
+            image = self.image(item)
+            self.mpps_and_store(item, image)
+            self.commit([image])
 
-    def keep_polling(self) -> None:
-        """With a polling interval in the profile: three more polls, each at once and then
-        three quarters of an interval apart (stops-querying: silent as long)."""
+    @contextlib.contextmanager
+    def polling(self) -> Iterator[None]:
+        """With a polling interval in the profile, a modality's worklist timer: a query
+        every three quarters of an interval on a thread of its own, beside the acquisition
+        and for three rounds after it (stops-querying: silent as long). The rounds keep
+        their own clock, so a slow query or a busy machine does not push the next one
+        late; a poll that came after the acquisition, as before, waited out all of it."""
         interval = self.profile.emulate.query_interval
         if interval is None:
+            yield
             return
-        for _ in range(3):
-            if "stops-querying" not in self.faults:
-                self.query()
-            time.sleep(0.75 * interval)
+        period = 0.75 * interval
+        done = threading.Event()
+
+        def timer() -> None:
+            due = time.monotonic()
+            rounds_after = 0
+            while rounds_after < 3:
+                due += period
+                time.sleep(max(0.0, due - time.monotonic()))
+                rounds_after += done.is_set()
+                if "stops-querying" not in self.faults:
+                    self.query()
+
+        thread = threading.Thread(target=timer, name="stand-in worklist timer", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     # ------------------------------------------------------------------ RAD-5
     def query(self, cancel_after: int = 0) -> subprocess.CompletedProcess:
