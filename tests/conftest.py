@@ -27,6 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITES = ROOT / "suites"
 PROFILES = ROOT / "profiles"
 
+# Hypothesis keeps the Unicode tables its text strategies need (~2 s of CPU to build; the
+# robustness suite draws from a regex) in its storage directory, .hypothesis/ under the
+# cwd. Every suite run of the self-tests has a pytester directory of its own as cwd and
+# would build them again: one directory for every process instead (git-ignored).
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(ROOT / ".hypothesis"))
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

@@ -15,6 +15,7 @@ and ``PYTHONPATH``, output into files, a :class:`pytest.RunResult` back.
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 import sys
@@ -47,6 +48,9 @@ _CONTEXT.set_forkserver_preload(PRELOAD)
 
 def _child(cwd: str, args: list[str], environ: dict[str, str], out: str, err: str) -> None:
     """In the forked process: the caller's cwd and environment, output to files, pytest."""
+    # What the preload imported lives as long as the process: out of the collector's sight,
+    # so that the run's collections (pytest makes five at its end) do not walk it again.
+    gc.freeze()
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(environ)
