@@ -20,7 +20,7 @@ from pynetdicom import AE, Association, build_role, evt
 from pynetdicom.pdu import A_ABORT_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 from pynetdicom.pdu_items import MaximumLengthSubItem, PresentationContextItemAC
 
-from interopgate.dicom import uids
+from interopgate.dicom import tuning, uids  # noqa: F401  (tuning: pynetdicom settings, on import)
 from interopgate.evidence import Transcript
 
 # PS3.8 Table 9-21 (A-ASSOCIATE-RJ) and 9.3.3.2 (presentation context results).

@@ -20,6 +20,12 @@ how long a message or a shutdown waits. What the harness sets, and why:
 * **Association reactor** (1 ms loop) and the 0.1 s pause in ``Association.abort()``:
   fixed in pynetdicom; the harness releases (A-RELEASE) on the good path and aborts only
   a peer that misbehaves, so the pause is paid on failures only.
+* **Identifier logging** (``_config.LOG_REQUEST_IDENTIFIERS`` /
+  ``LOG_RESPONSE_IDENTIFIERS``): off. pynetdicom formats every C-FIND, C-GET and C-MOVE
+  identifier it sends or receives with ``pretty_dataset`` for its debug log, and does so
+  before the logger decides whether anyone listens (nobody does unless pynetdicom's log
+  level is DEBUG): ~3 % of a suite run's CPU. A failed check's pcapng (evidence/) holds
+  every identifier as it was on the wire.
 * **Timeouts** (ACSE, DIMSE, network, connection) are not polling knobs: they come from
   the profile (``target.*``, dicom/association.py).
 * **TCP_NODELAY** on every association socket: dicom/association.no_delay.
@@ -29,8 +35,12 @@ from __future__ import annotations
 
 import threading
 
+from pynetdicom import _config
 from pynetdicom.transport import ThreadedAssociationServer
 from pynetdicom.utils import make_target
+
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
 
 SERVER_POLL_S = 0.02
 SERVER_GC_S = 30.0

@@ -112,7 +112,13 @@ class Session:
     new_association_reports: list[dict] = field(default_factory=list)
 
     def served_items(self) -> list[Dataset]:
-        return [Dataset.from_json(item) for item in self.served]
+        """The served worklist items as datasets (parsed from DICOM JSON once: the device
+        checks ask for them again and again; a copy of the list, the same datasets)."""
+        cached = self.__dict__.get("_served_items")
+        if cached is None or cached[0] != len(self.served):
+            cached = (len(self.served), [Dataset.from_json(item) for item in self.served])
+            self.__dict__["_served_items"] = cached
+        return list(cached[1])
 
     def of(self, name: str) -> list[Message]:
         return [m for m in self.messages if m.name == name]
