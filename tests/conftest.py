@@ -41,6 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "-m differential_long)",
     )
     config.addinivalue_line(
+        "markers",
+        "differential_full: the differential run against DCMTK at its CI size (opt in with "
+        "-m differential_full; .ci/run runs it after the rest)",
+    )
+    config.addinivalue_line(
         "markers", "load: runs of `interopgate load` (seconds each; opt in with -m load)"
     )
     config.addinivalue_line(
@@ -51,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Self-tests deselected unless their marker is asked for with -m.
-OPT_IN = ("differential_long", "fault_matrix_full", "load")
+OPT_IN = ("differential_long", "differential_full", "fault_matrix_full", "load")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,8 +17,8 @@ what the server answered. Anything else fails, with the data, the query and both
 answers.
 
 The seed is fixed and printed (``INTEROPGATE_DIFF_SEED`` replays another one); the
-default run is bounded (about a minute), ``-m differential_long`` runs many more
-examples. Each server starts once per module; without it its test is skipped, unless
+default run is bounded (40 worklist examples, 20 s), ``-m differential_full`` runs 120
+(.ci/run does, after the rest), ``-m differential_long`` many more. Each server starts once per module; without it its test is skipped, unless
 ``INTEROPGATE_REQUIRE_TARGETS=1``.
 """
 
@@ -62,7 +62,8 @@ from tests.worklist_items import WorklistPeer as Peer
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR")
 
 SEED = int(os.environ.get("INTEROPGATE_DIFF_SEED", "20240916"))
-DEFAULT_EXAMPLES = 120
+DEFAULT_EXAMPLES = 40  # pytest tests: a quick pass
+FULL_EXAMPLES = 120  # -m differential_full, which .ci/run runs with the full fault matrix
 STUDY_EXAMPLES = 40
 STUDY_FIND = sop.StudyRootQueryRetrieveInformationModelFind
 LONG_EXAMPLES = 1500
@@ -1139,6 +1140,12 @@ def _run(servers: Servers, cases: st.SearchStrategy, examples: int) -> None:
 @pytest.mark.timeout(600)
 def test_site_agrees_with_wlmscpfs(wlmscpfs):
     _run(wlmscpfs, worklist_cases(), DEFAULT_EXAMPLES)
+
+
+@pytest.mark.differential_full
+@pytest.mark.timeout(900)
+def test_site_agrees_with_wlmscpfs_full(wlmscpfs):
+    _run(wlmscpfs, worklist_cases(), FULL_EXAMPLES)
 
 
 @pytest.mark.timeout(600)
