@@ -1,19 +1,19 @@
 """The harness against a DICOM peer that passes the pre-flight and then misbehaves.
 
-Each case runs the matching suite as a user would (a pytest subprocess with a hard
-outer timeout) against a scripted peer (tests/hostile_peer.py) and requires: the run
-ends, every selected check is in the JUnit report with one clear failure line naming
-the event and the wait, no raw library error or pytest-timeout traceback, no
-INTERNALERROR, and no harness thread left running when the session ends.
+Each case runs the matching suite as a user would (a suite process of its own, forked
+from a preloaded one, with a hard outer timeout) against a scripted peer
+(tests/hostile_peer.py) and requires: the run ends, every selected check is in the JUnit
+report with one clear failure line naming the event and the wait, no raw library error
+or pytest-timeout traceback, no INTERNALERROR, and no harness thread left running when
+the session ends.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,6 +21,7 @@ from interopgate.dicom import query
 from interopgate.dicom.association import Endpoint
 from interopgate.evidence import Transcript
 from interopgate.profile import load_profile
+from tests import forked_pytest
 from tests.hostile_peer import HostileDicomPeer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,17 +78,18 @@ def _profile(folder: Path, port: int) -> Path:
     return path
 
 
-def run_against(peer_port: int, tmp_path: Path, *args: str, select: str = "test_single_value"):
+def run_against(
+    peer_port: int, tmp_path: Path, pytester, monkeypatch, select: str = "test_single_value"
+):
     """Run the single-value checks (study, patient; the worklist skips on a live target
-    without HL7); return (process, junit root, threads left)."""
+    without HL7) in a suite process of their own (tests/forked_pytest.py); return
+    (process, junit root, threads left)."""
     report_dir = tmp_path / "reports"
-    plugin = tmp_path / "hostile_threads.py"
-    plugin.write_text(THREADS_PLUGIN, encoding="utf-8")
+    (pytester.path / "hostile_threads.py").write_text(THREADS_PLUGIN, encoding="utf-8")
     threads_file = tmp_path / "threads.txt"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    monkeypatch.setenv("IG_THREADS_FILE", str(threads_file))
+    result = forked_pytest.run(
+        pytester,
         str(ROOT / "suites" / "dicom" / "test_matching.py"),
         f"--rootdir={ROOT}",
         f"--profile={_profile(tmp_path, peer_port)}",
@@ -100,17 +102,12 @@ def run_against(peer_port: int, tmp_path: Path, *args: str, select: str = "test_
         "hostile_threads",
         "-k",
         select,
-        *args,
-    ]
-    env = {**__import__("os").environ, "IG_THREADS_FILE": str(threads_file)}
-    env["PYTHONPATH"] = f"{tmp_path}:{env.get('PYTHONPATH', '')}"
-    process = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=OUTER_TIMEOUT,
-        env=env,
+    )
+    process = SimpleNamespace(
+        returncode=result.ret,
+        stdout="\n".join(result.outlines),
+        stderr="\n".join(result.errlines),
     )
     junit = report_dir / "junit.xml"
     root = ET.parse(junit).getroot() if junit.exists() else None
@@ -119,10 +116,12 @@ def run_against(peer_port: int, tmp_path: Path, *args: str, select: str = "test_
 
 
 @pytest.mark.parametrize("script", list(CASES))
-def test_a_hostile_peer_mid_exchange_fails_each_check_clearly(script, tmp_path):
+def test_a_hostile_peer_mid_exchange_fails_each_check_clearly(
+    script, tmp_path, pytester, monkeypatch
+):
     with HostileDicomPeer(script) as peer:
         started = time.monotonic()
-        process, junit, threads = run_against(peer.port, tmp_path)
+        process, junit, threads = run_against(peer.port, tmp_path, pytester, monkeypatch)
         elapsed = time.monotonic() - started
     output = process.stdout + process.stderr
     assert process.returncode == 1, output[-3000:]
@@ -148,10 +147,12 @@ def test_a_hostile_peer_mid_exchange_fails_each_check_clearly(script, tmp_path):
     assert elapsed < OUTER_TIMEOUT
 
 
-def test_the_cancel_check_against_a_stream_that_never_ends(tmp_path):
+def test_the_cancel_check_against_a_stream_that_never_ends(tmp_path, pytester, monkeypatch):
     """The C-CANCEL check reads a bounded stream from a peer that ignores the cancel."""
     with HostileDicomPeer("endless") as peer:
-        process, junit, threads = run_against(peer.port, tmp_path, select="test_cancel")
+        process, junit, threads = run_against(
+            peer.port, tmp_path, pytester, monkeypatch, select="test_cancel"
+        )
     output = process.stdout + process.stderr
     assert process.returncode == 1, output[-3000:]
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
