@@ -20,7 +20,7 @@ from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
 
 from interopgate.site.faults import FaultSet
-from interopgate.site.matching import MatchOptions, dataset_matches, response_for
+from interopgate.site.matching import MatchOptions, dataset_matches, matching_keys, response_for
 
 SUCCESS, PENDING, CANCEL = 0x0000, 0xFF00, 0xFE00
 # A database cursor streams a long result set rather than handing it over at once; the
@@ -63,10 +63,11 @@ class FindResponder:
     ) -> Iterator[tuple[int, Dataset | None]]:
         # Match first, build responses for the matches only: a query by accession on a
         # worklist of hundreds of items builds one response, not hundreds.
+        keys = matching_keys(query, self.options)
         pairs = [
             (s, response_for(query, s, self.options))
             for s in candidates
-            if dataset_matches(query, s, self.options)
+            if dataset_matches(query, s, self.options, keys)
         ]
         if worklist:
             self._damage_worklist(pairs)

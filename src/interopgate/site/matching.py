@@ -192,10 +192,28 @@ def _first_non_empty(item: Dataset) -> Dataset:
     return reduced
 
 
-def dataset_matches(query: Dataset, stored: Dataset, options: MatchOptions) -> bool:
-    for key in query:
-        if key.keyword in NOT_MATCHED or key.tag.group == 0x0002 or is_encoding(key):
-            continue
+def matching_keys(query: Dataset, options: MatchOptions) -> list[DataElement]:
+    """The keys of ``query`` that can leave an entity out. A universal key matches every
+    entity (C.2.2.2.3, C.2.2.2.4, C.2.2.2.6) unless a fault makes it exclude absent
+    values, so it is a return key only; most keys of a query are. Worked out once per
+    query instead of once per stored entity (a worklist of hundreds of items)."""
+    return [
+        key
+        for key in query
+        if not (key.keyword in NOT_MATCHED or key.tag.group == 0x0002 or is_encoding(key))
+        and (options.universal_excludes_absent or not is_universal(key, options))
+    ]
+
+
+def dataset_matches(
+    query: Dataset,
+    stored: Dataset,
+    options: MatchOptions,
+    keys: list[DataElement] | None = None,
+) -> bool:
+    """The stored entity matches every key of the query. ``keys``: the query's
+    :func:`matching_keys`, from a caller that matches one query against many entities."""
+    for key in matching_keys(query, options) if keys is None else keys:
         if not element_matches(key, stored.get(key.tag), options):
             return False
     return True
@@ -244,5 +262,6 @@ __all__ = [
     "element_matches",
     "is_encoding",
     "is_universal",
+    "matching_keys",
     "response_for",
 ]

@@ -31,7 +31,7 @@ from interopgate.dicom.association import no_delay
 from interopgate.site.commitment import CommitmentSCP
 from interopgate.site.faults import FaultSet
 from interopgate.site.find import FindResponder
-from interopgate.site.matching import MatchOptions, dataset_matches
+from interopgate.site.matching import MatchOptions, dataset_matches, matching_keys
 from interopgate.site.mpps import MppsSCP
 from interopgate.site.security import SiteSecurity
 from interopgate.site.wire import WireRelay
@@ -394,8 +394,11 @@ class ReferenceSite:
         if level not in LEVEL_KEYS:
             return None
         options = MatchOptions()
+        keys = matching_keys(query, options)
         with self._lock:
-            return [ds for ds in self.instances.values() if dataset_matches(query, ds, options)]
+            return [
+                ds for ds in self.instances.values() if dataset_matches(query, ds, options, keys)
+            ]
 
     def _on_get(self, event: evt.Event) -> Iterator[object]:
         yield from self._sub_operations(event)
