@@ -59,7 +59,10 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
 
 # Imported before forking, so each child pays only for the project's own modules: an
 # import circle among those still shows, since none of them is loaded yet.
-_PRELOAD = "import pydicom, pynetdicom, hl7apy, pydantic, yaml, faker, pytest"
+_PRELOAD = (
+    "import pydicom, pynetdicom, hl7apy.core, hl7apy.v2_5, pydantic, yaml, faker, pytest, "
+    "jinja2, dpkt, hypothesis, trustme"
+)
 _EACH_ALONE = """
 import os, sys
 {preload}
