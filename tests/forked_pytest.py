@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import multiprocessing
 import multiprocessing.forkserver
@@ -62,11 +63,13 @@ def _child(cwd: str, args: list[str], environ: dict[str, str], out: str, err: st
         os._exit(code)
 
 
+@functools.cache
 def _start_forkserver() -> None:
-    """Start the forkserver (once) from the repository's root: Python 3.11's forkserver
+    """Start the forkserver, once per process, from the repository's root: Python 3.11's forkserver
     does not take over the caller's ``sys.path``, so ``tests.forked_preload`` is found
     through its working directory, and pytester has by now moved ours to a temporary
-    one. A preload module that cannot be imported is skipped without a word."""
+    one. A preload module that cannot be imported is skipped without a word. Once: the
+    working directory is the whole process's, and other threads of the worker run on."""
     with contextlib.chdir(ROOT):
         multiprocessing.forkserver.ensure_running()
 
