@@ -83,12 +83,15 @@ def _request(site: ReferenceSite, listener: DeviceListener, images: list[Dataset
         sop.StorageCommitmentPushModel,
         [(evt.EVT_N_EVENT_REPORT, lambda e: listener.on_report(e, same_association=True))],
     )
+    answered = commitment.report_answered(assoc)
     info = commitment.action_information(images, "1.2.3.100")
     status, _ = assoc.send_n_action(
         info, 1, sop.StorageCommitmentPushModel, commitment.WELL_KNOWN_INSTANCE
     )
     assert status.Status == 0x0000
     report = listener.report_for("1.2.3.100", 5)
+    if report is not None and report.same_association:
+        answered.wait(5)  # the answer goes out before the release (as commitment.request)
     assoc.release()
     return report
 
