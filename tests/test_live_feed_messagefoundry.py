@@ -8,6 +8,8 @@ with the reason; afterwards the engine has deleted every ``.wl`` file the run fe
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
@@ -27,6 +29,20 @@ DEVIATIONS = [
         "reason": "wlmscpfs returns no item for a Patient ID key with * or ? wildcards",
     }
 ]
+
+
+def _left_in(folder, seconds: float = 10.0) -> list[str]:
+    """The folder's file names once only the lockfile is left, or after ``seconds``.
+
+    The engine ACKs with a commit accept (HL7 2.5 §2.9.3, enhanced mode: MSA-1 CA once
+    the message is stored) and runs the channel after that, so the last cancel's ``.wl``
+    file may still be there when its ACK has come."""
+    deadline = time.monotonic() + seconds
+    while True:
+        names = sorted(p.name for p in folder.iterdir())
+        if names == ["lockfile"] or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.05)
 
 
 def test_engine_fed_worklist_runs_every_worklist_check(run_suites, tmp_path):
@@ -68,7 +84,7 @@ def test_engine_fed_worklist_runs_every_worklist_check(run_suites, tmp_path):
         assert "matching case left out: test_single_value[worklist]: PN in ISO_IR 100" in output
         assert "13 of 14 item(s) fed as SIU^S12" in output, output
         assert "worklist feed after the run: 13 of 13 fed item(s) cancelled" in output
-        assert sorted(p.name for p in folder.iterdir()) == ["lockfile"]  # nothing left
+        assert _left_in(folder) == ["lockfile"]  # nothing left
     assert {c.properties["target"] for c in read_cases(junit)} == {"live"}
 
 
@@ -102,7 +118,7 @@ def test_order_fed_worklist(run_suites, tmp_path, message_type):
         assert result.ret == 0, output
         assert "worklist: 6 run (6 passed); 0 skipped" in output
         assert f"cancelled ({message_type} ORC-1 CA)" in output, output
-        assert sorted(p.name for p in folder.iterdir()) == ["lockfile"]
+        assert _left_in(folder) == ["lockfile"]
 
 
 def test_process_target_fed_over_hl7_with_source_hl7(run_suites, tmp_path):
