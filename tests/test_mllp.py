@@ -378,6 +378,56 @@ def test_send_window_matches_acks_answered_out_of_order():
         listener.stop()
 
 
+class _FailingSends:
+    """A connected socket whose ``sendall`` fails from the ``fail_at``-th call on, as
+    one the peer has reset would (EPIPE)."""
+
+    def __init__(self, sock: socket.socket, fail_at: int) -> None:
+        self._sock, self._left = sock, fail_at - 1
+
+    def sendall(self, data: bytes) -> None:
+        if self._left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self._left -= 1
+        self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_send_window_keeps_the_acks_that_came_before_a_failed_send():
+    """The peer answers the first two messages in one write; the fourth message cannot
+    be sent. The second message's ACK had come: it is reported answered, not lost; only
+    the third (sent, no ACK) and the fourth (not sent) have a problem."""
+
+    def two_at_once(received, connection):
+        control_id = _control_id(received)
+        if control_id == "W0001":
+            return frame(_ack("W0000")) + frame(_ack("W0001"))
+        return None  # W0000 waits for W0001; W0002 is never answered
+
+    listener = _listener(two_at_once)
+    try:
+        with MLLPClient(*listener.address, read_timeout=2) as client:
+            connect = client._connect
+
+            def failing_connect():
+                if client._sock is None:
+                    client._sock = _FailingSends(connect(), fail_at=4)
+                return client._sock
+
+            client._connect = failing_connect
+            exchanges = list(client.send_window(_numbered(4), 3))
+        assert [e.control_id for e in exchanges] == ["W0000", "W0001", "W0002", "W0003"]
+        assert [e.acknowledges for e in exchanges[:2]] == ["W0000", "W0001"]
+        assert [e.problem for e in exchanges[:2]] == [None, None]
+        assert exchanges[2].reply is None
+        assert exchanges[2].problem == "connection lost before its ACK"
+        assert exchanges[3].problem.startswith("cannot send to 127.0.0.1:")
+    finally:
+        listener.stop()
+
+
 def test_send_window_reports_a_missing_ack_and_goes_on():
     """The fifth ACK never comes: that message (and those still waiting behind it, unless
     their ACKs came) is reported with the timeout; the rest go on a new connection."""

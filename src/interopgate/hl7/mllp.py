@@ -426,7 +426,7 @@ class MLLPClient:
                 except OSError as exc:
                     self.close()
                     reason = f"cannot send to {self.address[0]}:{self.address[1]}: "
-                    yield from self._unanswered(waiting, "connection lost before its ACK")
+                    yield from self._settle(waiting, arrived, "connection lost before its ACK")
                     waiting, arrived = [], {}
                     yield Exchange(data, None, 0.0, reason + (exc.strerror or str(exc)), control_id)
                     continue
@@ -464,17 +464,22 @@ class MLLPClient:
                 yield self._done(data, reply, started, None)
                 continue
             self.close()
-            for later_id, later_data, later_started, _ in waiting:
-                reply = arrived.pop(later_id, None)
-                self._current = later_id
-                why = problem if later_id == control_id else f"{problem} (an earlier message's)"
-                yield self._done(later_data, reply, later_started, None if reply else why)
+            yield from self._settle(waiting, arrived, problem, first=control_id)
             waiting, arrived = [], {}
 
-    def _unanswered(self, waiting, why: str) -> Iterator[Exchange]:
+    def _settle(
+        self, waiting, arrived: dict[str, Frame], why: str, first: str | None = None
+    ) -> Iterator[Exchange]:
+        """One Exchange for each message still waiting when the connection ended: the
+        ACK that had already come (matched by MSA-2), else ``why``; a message behind
+        ``first`` is marked as failed by the earlier message's problem."""
         for control_id, data, started, _ in waiting:
+            reply = arrived.pop(control_id, None)
             self._current = control_id
-            yield self._done(data, None, started, why)
+            if reply is None and first is not None and control_id != first:
+                yield self._done(data, None, started, f"{why} (an earlier message's)")
+            else:
+                yield self._done(data, reply, started, None if reply else why)
 
     def _read_frames(self, sock: socket.socket | None, deadline: float) -> list[Frame]:
         """The frames one read brings (at least one chunk before ``deadline``), each
