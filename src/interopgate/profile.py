@@ -836,8 +836,14 @@ def _read_yaml(path: Path) -> _Document:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: cannot read the file ({exc})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse for both: the node tree (line numbers, below) and the data built
+        # from it, as yaml.safe_load builds it.
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except RecursionError:
         raise ProfileError(f"{path}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:
