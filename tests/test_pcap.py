@@ -7,6 +7,7 @@ Read back with dpkt here; tests/test_pcap_tshark.py has tshark decode them.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import dpkt
@@ -17,6 +18,7 @@ from interopgate.evidence.pcap import (
     MSS,
     SERVER,
     TcpConnection,
+    enhanced_packet_block,
     internet_checksum,
     tcp_frame,
     write_pcapng,
@@ -168,3 +170,28 @@ def test_pcap_modes(run_suites, mode: str) -> None:
         assert pcaps == []
     else:  # every check's capture, though they passed, and the run's
         assert "run.pcapng" in pcaps and len(pcaps) == 1 + len(read_cases(junit))
+
+
+def _dpkt_block(frame: bytes, time: float, comment: str) -> bytes:
+    """The block dpkt's pcapng Writer writes for the same packet."""
+    little = sys.byteorder == "little"
+    kind = dpkt.pcapng.EnhancedPacketBlockLE if little else dpkt.pcapng.EnhancedPacketBlock
+    option = dpkt.pcapng.PcapngOptionLE if little else dpkt.pcapng.PcapngOption
+    opts = []
+    if comment:
+        opts = [
+            option(code=1, data=comment.encode("utf-8")),
+            option(code=dpkt.pcapng.PCAPNG_OPT_ENDOFOPT, data=b""),
+        ]
+    block = kind(pkt_data=frame, opts=opts)
+    ticks = dpkt.compat.intround(time * 1e6)  # what Writer.writepkt(ts=...) does
+    block.ts_high, block.ts_low = ticks >> 32, ticks & 0xFFFFFFFF
+    return bytes(block)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 54, 1514, 65535])
+@pytest.mark.parametrize("comment", ["", "x", "abcd", "SYN: server port 11112 (ü)"])
+@pytest.mark.parametrize("time", [0.0, 1.5, 1733112345.123456, 2**33 + 0.000001])
+def test_packet_blocks_are_the_ones_dpkt_writes(size: int, comment: str, time: float) -> None:
+    frame = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    assert enhanced_packet_block(frame, time, comment) == _dpkt_block(frame, time, comment)
