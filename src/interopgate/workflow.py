@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 
 import pytest
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import generate_uid
 
 from interopgate import sweep
@@ -52,8 +54,33 @@ def tag_label(key: str) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else key
 
 
+@functools.cache
+def _tags(key: str) -> tuple[BaseTag | None, BaseTag] | None:
+    """(sequence tag or None, tag) for :func:`value_at`'s ``key``; None for a keyword
+    the data dictionary does not know (PS3.6)."""
+    sequence, _, keyword = key.rpartition("[0].")
+    tags = [tag_for_keyword(k) for k in (sequence, keyword) if k]
+    if None in tags:
+        return None
+    return (BaseTag(tags[0]) if sequence else None), BaseTag(tags[-1])
+
+
 def value_at(item: Dataset, key: str) -> str | None:
-    """The value at ``Keyword`` or ``Seq[0].Keyword`` as text; None when absent."""
+    """The value at ``Keyword`` or ``Seq[0].Keyword`` as text; None when absent. Looked
+    up by tag: a sweep compares thousands of items, and a keyword is turned into its tag
+    on every access."""
+    tags = _tags(key)
+    if tags is not None:
+        sequence_tag, tag = tags
+        if sequence_tag is not None:
+            steps = item[sequence_tag].value if sequence_tag in item else None
+            if not steps:
+                return None
+            item = steps[0]
+        if tag not in item:
+            return None
+        found = item[tag].value
+        return "" if found is None else str(found)
     if "[0]." in key:
         sequence, key = key.split("[0].", 1)
         steps = item.get(sequence) or []
