@@ -150,3 +150,18 @@ def test_value_at_and_tag_label():
     assert value_at(item, "AccessionNumber") is None
     assert tag_label("PatientID") == "PatientID (0010,0020)"
     assert tag_label(f"{SPS}[0].Modality") == "Modality (0008,0060)"
+
+
+def test_a_transcript_makes_a_deferred_note_only_when_it_is_read():
+    """A dataset's full text is noted as a callable: not made while the check runs (and
+    never for a check that passes), but in the transcript a failed check writes."""
+    made = []
+    transcript = Transcript("deferred")
+    transcript.note("case not run: x: y")
+    transcript.note(lambda: made.append(1) or "C-FIND response item:\n(0010,0010) PN DOE^JANE")
+    assert transcript.noted_lines()[0].endswith("case not run: x: y")
+    assert made == []
+    text = transcript.text()
+    assert made == [1]
+    assert "C-FIND response item:" in text and "DOE^JANE" in text
+    assert len(transcript.lines) == 3

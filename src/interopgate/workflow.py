@@ -291,7 +291,7 @@ class Flow:
         )
         for items in found.values():
             for item in items:
-                self.transcript.note("C-FIND response item:\n" + str(item))
+                self.transcript.note(lambda item=item: f"C-FIND response item:\n{item}")
         return found, elapsed
 
     def poll_listed(self, by_patient: dict[str, list[str]]) -> dict[str, float]:

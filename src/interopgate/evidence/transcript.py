@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,13 +45,24 @@ class Transcript:
         self.title = title
         self.path = path
         self.capture = capture
-        self.lines: list[str] = []
+        self._notes: list[tuple[float, str | Callable[[], str]]] = []
         self._start = time.monotonic()
 
-    def note(self, text: str) -> None:
-        stamp = f"{time.monotonic() - self._start:8.3f}s"
-        for i, line in enumerate(text.rstrip().splitlines()):
-            self.lines.append(f"{stamp if i == 0 else ' ' * len(stamp)}  {line}")
+    def note(self, text: str | Callable[[], str]) -> None:
+        """Add a line (or lines) stamped with the time since the transcript began. A
+        callable is called only when the transcript is read, i.e. when a check fails:
+        the full text of every dataset a poll returned is costly, and most checks pass."""
+        self._notes.append((time.monotonic() - self._start, text))
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for at, text in self._notes for line in _stamped(at, text)]
+
+    def noted_lines(self) -> list[str]:
+        """The lines noted as text (what a callable would give is left out, not made)."""
+        return [
+            line for at, text in self._notes if isinstance(text, str) for line in _stamped(at, text)
+        ]
 
     def handlers(self) -> list[tuple[evt.NotificationEvent, object]]:
         wire = self.capture.dicom_handlers() if self.capture is not None else []
@@ -97,6 +109,15 @@ class Transcript:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(self.text(), encoding="utf-8")
         return self.path
+
+
+def _stamped(at: float, text: str | Callable[[], str]) -> list[str]:
+    stamp = f"{at:8.3f}s"
+    body = text() if callable(text) else text
+    return [
+        f"{stamp if i == 0 else ' ' * len(stamp)}  {line}"
+        for i, line in enumerate(body.rstrip().splitlines())
+    ]
 
 
 def evidence_name(nodeid: str) -> str:

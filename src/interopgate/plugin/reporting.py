@@ -131,7 +131,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         _write_captures(item, transcript)
         report.user_properties.extend(results.identity(item.config, transcript.capture))
     if report.when == "call" and transcript is not None:
-        for line in transcript.lines:  # matching cases left out (travels to the controller)
+        for line in transcript.noted_lines():  # matching cases left out (to the controller)
             if LEFT_OUT in line:
                 report.user_properties.append(("case_left_out", line.split(LEFT_OUT, 1)[1]))
     if report.when == "call" and transcript is not None:

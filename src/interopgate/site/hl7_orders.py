@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import re
 import threading
 from collections.abc import Callable
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import generate_uid
 
 from interopgate.hl7 import er7, timestamps
@@ -45,6 +48,22 @@ ACTIONS = {
 }
 SCHEDULED = "SCHEDULED"  # SPS Status of a new step, PS3.3 C.4.10 Defined Term
 _COLON_TIME = re.compile(r"\d{8}[ T]?\d{2}:\d{2}(:\d{2})?")
+
+
+@functools.cache
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str] | None:
+    tag = tag_for_keyword(keyword)
+    return None if tag is None else (BaseTag(tag), dictionary_VR(tag))
+
+
+def _put(dataset: Dataset, keyword: str, value: str) -> None:
+    """``setattr(dataset, keyword, value)``, with the keyword's tag and VR (PS3.6) looked
+    up once per keyword: the site builds an item per order, thousands in a sweep."""
+    known = _tag_and_vr(keyword)
+    if known is None:
+        setattr(dataset, keyword, value)  # pydicom's own handling of an unknown name
+    else:
+        dataset.add_new(known[0], known[1], value)
 
 
 class OrderApplication:
@@ -195,9 +214,9 @@ class OrderApplication:
             if attribute == "PatientBirthDate":
                 text = text[:8]
             if attribute.startswith(wm.SPS_PREFIX):
-                setattr(sps, attribute.removeprefix(wm.SPS_PREFIX), text)
+                _put(sps, attribute.removeprefix(wm.SPS_PREFIX), text)
             else:
-                setattr(item, attribute, text)
+                _put(item, attribute, text)
         start = next((value(message, loc) for loc in wm.START[family] if value(message, loc)), "")
         if not start:
             raise Rejected("AE", wm.START[family][0], "101", "no scheduled start date/time")
