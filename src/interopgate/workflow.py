@@ -55,42 +55,39 @@ def tag_label(key: str) -> str:
 
 
 @functools.cache
-def _tags(key: str) -> tuple[BaseTag | None, BaseTag] | None:
-    """(sequence tag or None, tag) for :func:`value_at`'s ``key``; None for a keyword
-    the data dictionary does not know (PS3.6)."""
-    sequence, _, keyword = key.rpartition("[0].")
-    tags = [tag_for_keyword(k) for k in (sequence, keyword) if k]
-    if None in tags:
+def _path(key: str) -> tuple[BaseTag | None, BaseTag | str] | None:
+    """(sequence tag or None, tag) for :func:`value_at`'s ``key``, each keyword turned
+    into its tag once (PS3.6). A keyword the dictionary does not know stays as it is
+    (pydicom then finds nothing and says so); under an unknown sequence nothing can be
+    found: None."""
+    sequence, _, keyword = key.partition("[0].") if "[0]." in key else ("", "", key)
+    sequence_tag = tag_for_keyword(sequence) if sequence else None
+    if sequence and sequence_tag is None:
         return None
-    return (BaseTag(tags[0]) if sequence else None), BaseTag(tags[-1])
+    tag = tag_for_keyword(keyword)
+    return (
+        None if sequence_tag is None else BaseTag(sequence_tag),
+        keyword if tag is None else BaseTag(tag),
+    )
 
 
 def value_at(item: Dataset, key: str) -> str | None:
     """The value at ``Keyword`` or ``Seq[0].Keyword`` as text; None when absent. Looked
     up by tag: a sweep compares thousands of items, and a keyword is turned into its tag
     on every access."""
-    tags = _tags(key)
-    if tags is not None:
-        sequence_tag, tag = tags
-        if sequence_tag is not None:
-            steps = item[sequence_tag].value if sequence_tag in item else None
-            if not steps:
-                return None
-            item = steps[0]
-        if tag not in item:
-            return None
-        found = item[tag].value
-        return "" if found is None else str(found)
-    if "[0]." in key:
-        sequence, key = key.split("[0].", 1)
-        steps = item.get(sequence) or []
+    path = _path(key)
+    if path is None:
+        return None
+    sequence_tag, tag = path
+    if sequence_tag is not None:
+        steps = item[sequence_tag].value if sequence_tag in item else None
         if not steps:
             return None
         item = steps[0]
-    if key not in item:
+    if tag not in item:
         return None
-    element_value = item[key].value
-    return "" if element_value is None else str(element_value)
+    found = item[tag].value
+    return "" if found is None else str(found)
 
 
 @dataclasses.dataclass
