@@ -91,8 +91,8 @@ def start_server(ae, address, **kwargs) -> ThreadedAssociationServer:
 
 
 # ------------------------------------------------------------------ reactor idle waits
-# pynetdicom has no hook for how its reactors wait (its DUL says "TODO: try and make
-# this event based"), so the two waits are replaced here: the DUL's delay is a property
+# pynetdicom has no hook for how its reactors wait, so the two waits are replaced here
+# (written by hand for that reason): the DUL's delay is a property
 # read just before its idle sleep, and the association module's ``time`` is a proxy
 # whose ``sleep`` differs only for the reactor's 1 ms sleep on an association's thread.
 
