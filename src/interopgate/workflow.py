@@ -412,9 +412,11 @@ class Flow:
         uid_root = generate_uid(prefix=None)  # 2.25.<UUID>: room for .<minute> within 64
         built: dict[str, object] = {}  # MSH-10 -> the message, until its exchange is back
 
+        unanswered = [0]  # exchanges back without an ACK (counted as they come)
+
         def messages():
             for minute in minutes:
-                if sum(1 for s in sent.values() if not s.ack) >= 3:
+                if unanswered[0] >= 3:
                     return  # three without an ACK: the interface is not answering
                 stamp = timestamps.Form.parse(PLAIN).render(sweep.when(minute))
                 values = {f: stamp for f in time_fields}
@@ -431,6 +433,7 @@ class Flow:
             window = client.send_window(messages(), self.profile.hl7.pipeline)
             for minute, exchange in zip(minutes, window, strict=False):
                 sent[minute] = self.sent(built.pop(exchange.control_id), exchange)
+                unanswered[0] += not sent[minute].ack
         accepted = {m: s for m, s in sent.items() if s.ack in ACCEPTED}
         by_accession = {s.accession: s for s in sent.values()}
 

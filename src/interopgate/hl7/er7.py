@@ -16,6 +16,7 @@ and the worklist mapping all build on it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -34,7 +35,13 @@ class Location:
 
     @classmethod
     def parse(cls, text: str) -> Location:
-        """``PID-3.1`` → Location; ValueError for anything else (no surrounding blanks)."""
+        """``PID-3.1`` → Location; ValueError for anything else (no surrounding blanks).
+        A run names a few dozen locations and reads them thousands of times a sweep:
+        each is parsed once (a Location is immutable, so one is shared)."""
+        return _parse_location(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Location:
         match = _LOCATION.fullmatch(text)
         if not match:
             raise ValueError(f"{text!r} is not a field location like PID-3.1 or SCH-11.4")
@@ -50,6 +57,11 @@ class Location:
         parts = [f"{self.segment}-{self.field}"]
         parts += [str(p) for p in (self.component, self.subcomponent) if p is not None]
         return ".".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_location(text: str) -> Location:
+    return Location._parse(text)
 
 
 def is_location(text: str) -> bool:
@@ -82,13 +94,20 @@ def segments(text: str) -> list[str]:
     return text.replace("\n", "\r").split("\r")
 
 
+@functools.lru_cache(maxsize=16)
+def _split(text: str) -> tuple[tuple[str, ...], Separators | None]:
+    """The segments and separators of a message :func:`value` reads: a reader asks one
+    message for a dozen fields in a row, and splits it once."""
+    lines = tuple(segments(text))
+    return lines, Separators.of(lines[0])
+
+
 def value(text: str, location: str | Location) -> str:
     """The text at ``location`` in the first such segment of an ER7 message ("" when
     absent), first repetition of the field. MSH-1 is the field separator itself and
     MSH-2 the encoding characters (§2.14.9.1-2), read whole."""
     loc = Location.parse(location) if isinstance(location, str) else location
-    lines = segments(text)
-    separators = Separators.of(lines[0])
+    lines, separators = _split(text)
     if separators is None:
         return ""
     for segment in lines:

@@ -33,6 +33,8 @@ class RunState:
     evidence_files: list[Path] = field(default_factory=list)
     # "test name: reason" of each item the profile gives nothing to apply to (deselected)
     not_applicable: list[str] = field(default_factory=list)
+    # the collector's thresholds before the run changed them (plugin/lifecycle.py)
+    gc_thresholds: tuple[int, int, int] | None = None
 
 
 STATE = pytest.StashKey[RunState]()
