@@ -56,7 +56,7 @@ def _tag_and_vr(keyword: str) -> tuple[BaseTag, str] | None:
     return None if tag is None else (BaseTag(tag), dictionary_VR(tag))
 
 
-def _put(dataset: Dataset, keyword: str, value: str) -> None:
+def _put(dataset: Dataset, keyword: str, value: str | list[Dataset]) -> None:
     """``setattr(dataset, keyword, value)``, with the keyword's tag and VR (PS3.6) looked
     up once per keyword: the site builds an item per order, thousands in a sweep."""
     known = _tag_and_vr(keyword)
@@ -208,7 +208,7 @@ class OrderApplication:
             value(message, "MSH-18")
         )
         if charset:
-            item.SpecificCharacterSet = charset
+            _put(item, "SpecificCharacterSet", charset)
         for attribute, location in wm.mapping(family).items():
             text = value(message, location)
             if attribute == "PatientBirthDate":
@@ -226,24 +226,25 @@ class OrderApplication:
         date, time = er7.dicom_date_time(start)
         if "hl7-sps-date-from-msh7" in self.faults:
             date = value(message, "MSH-7")[:8]
-        sps.ScheduledProcedureStepStartDate = date
-        sps.ScheduledProcedureStepStartTime = _start_time(time)
-        sps.ScheduledProcedureStepStatus = SCHEDULED
+        _put(sps, "ScheduledProcedureStepStartDate", date)
+        _put(sps, "ScheduledProcedureStepStartTime", _start_time(time))
+        _put(sps, "ScheduledProcedureStepStatus", SCHEDULED)
         # Scheduled Protocol Code Sequence (0040,0008), a RAD-5 return key, from the
         # procedure code (SIU AIS-3, ORM/OMI OBR-4: CE code^text^coding system); without it
         # the Type 1C sequence is left out of responses (PS3.4 Table K.6-1).
         service = "AIS-3" if family == "SIU" else "OBR-4"
         if value(message, f"{service}.1"):
             code = Dataset()
-            code.CodeValue = value(message, f"{service}.1")
-            code.CodingSchemeDesignator = value(message, f"{service}.3") or "99RIS"
-            code.CodeMeaning = value(message, f"{service}.2") or code.CodeValue
-            sps.ScheduledProtocolCodeSequence = [code]
+            code_value = value(message, f"{service}.1")
+            _put(code, "CodeValue", code_value)
+            _put(code, "CodingSchemeDesignator", value(message, f"{service}.3") or "99RIS")
+            _put(code, "CodeMeaning", value(message, f"{service}.2") or code_value)
+            _put(sps, "ScheduledProtocolCodeSequence", [code])
         if not self._placer_uid(family) or not item.StudyInstanceUID:
-            item.StudyInstanceUID = generate_uid()  # the site's own
-        item.ReferencedStudySequence = []
-        item.ReferencedPatientSequence = []
-        item.ScheduledProcedureStepSequence = [sps]
+            _put(item, "StudyInstanceUID", generate_uid())  # the site's own
+        _put(item, "ReferencedStudySequence", [])
+        _put(item, "ReferencedPatientSequence", [])
+        _put(item, "ScheduledProcedureStepSequence", [sps])
         return item
 
     def _leave_partial_item(self, message: Message, family: str) -> None:
