@@ -118,10 +118,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """The collector as it was (an in-process pytest run leaves no trace), after the
-    reports are written."""
+    """The collector's thresholds as they were (an in-process pytest run leaves them as
+    it found them), after the reports are written. What was frozen stays frozen: pytest
+    collects once more after this hook, and unfrozen that collection would walk (and, in
+    a forked process, copy) every object the process ever imported."""
     state = config.stash.get(STATE, None)
     if state is not None and state.gc_thresholds is not None:
         gc.set_threshold(*state.gc_thresholds)
-        gc.unfreeze()
         state.gc_thresholds = None
