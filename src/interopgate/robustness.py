@@ -26,9 +26,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
+from typing import TYPE_CHECKING, TypeAlias
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
@@ -49,6 +48,9 @@ from pynetdicom.presentation import PresentationContext
 from interopgate.dicom.association import Rejection
 from interopgate.dicom.query import MODELS, InformationModel
 from interopgate.hl7.mllp import CR, FS, VT, Exchange, field_of
+
+if TYPE_CHECKING:  # hypothesis is imported where cases are drawn: ~0.2 s a run otherwise
+    from hypothesis import strategies as st
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # DICOM Application Context Name (PS3.7 A.2.1)
 VERIFICATION = "1.2.840.10008.1.1"
@@ -348,7 +350,7 @@ def bad_element_length(pdus: list[bytes], tag: bytes, length: int) -> list[bytes
 # ---------------------------------------------------------------- hypothesis
 
 
-Strategies = dict[str, st.SearchStrategy[Case]]  # case kind -> its variations
+Strategies: TypeAlias = "dict[str, st.SearchStrategy[Case]]"  # case kind -> its variations
 
 
 def draw_cases(strategies: Strategies, *, run_seed: int, per_kind: int) -> list[Case]:
@@ -362,6 +364,8 @@ def draw_cases(strategies: Strategies, *, run_seed: int, per_kind: int) -> list[
 
 
 def _draw(strategy: st.SearchStrategy[Case], run_seed: int, examples: int) -> list[Case]:
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
     drawn: list[Case] = []
 
     @seed(run_seed)
@@ -396,6 +400,8 @@ def uid_of(index: int, length: int) -> str:
 
 def associate_rq_cases(who: Identity) -> Strategies:
     """Bad or extreme A-ASSOCIATE-RQs (PS3.8 9.3.2)."""
+    from hypothesis import strategies as st
+
     ts = ImplicitVRLittleEndian
 
     def big(pair: tuple[int, int]) -> Case:
@@ -468,6 +474,7 @@ def associate_rq_cases(who: Identity) -> Strategies:
 def protocol_version_cases(who: Identity) -> Strategies:
     """A-ASSOCIATE-RQs whose protocol version lacks bit 0 (PS3.8 9.3.2: the receiver
     tests bit 0 only, and has no version it could accept)."""
+    from hypothesis import strategies as st
 
     def bad(version: int) -> Case:
         valid = associate_rq(who.calling, who.called, [(VERIFICATION, [ImplicitVRLittleEndian])])
@@ -484,6 +491,7 @@ def protocol_version_cases(who: Identity) -> Strategies:
 def unexpected_pdu_cases() -> Strategies:
     """PDUs an acceptor cannot use: an unknown type, before or after the AC (Annex A
     Evt19), and a P-DATA-TF before any association (Sta2, Evt10)."""
+    from hypothesis import strategies as st
 
     def unknown(triple: tuple[int, bytes, bool]) -> Case:
         pdu_type, body, after = triple
@@ -516,6 +524,8 @@ def p_data_cases(context_id: int, sop_class: str, identifier: Dataset) -> Strate
     """Bad P-DATA-TFs on an established association: larger than the max PDU the target
     announced (PS3.8 D.1), a PDV longer than its PDU (9.3.5.1), an identifier element
     whose length does not fit its data set (PS3.5 7.1.1)."""
+    from hypothesis import strategies as st
+
     find = c_find_pdata(context_id, sop_class, identifier)
 
     def oversize(extra: int) -> Case:
@@ -560,6 +570,8 @@ def p_data_cases(context_id: int, sop_class: str, identifier: Dataset) -> Strate
 def frame_cases(valid_message: str) -> Strategies:
     """MLLP frames an HL7 interface cannot process (HL7 2.5 §2.9, Appendix C.4): no
     MSH, wrong encoding characters, binary garbage, 10 MB, a frame without <FS>."""
+    from hypothesis import strategies as st
+
     segments = valid_message.split("\r")
     body = "\r".join(segments[1:]).encode()
 
