@@ -10,7 +10,7 @@ import re
 import pytest
 from hl7apy.core import Message as Hl7apyMessage
 
-from fixtures.hl7_messages import HL7MessageFactory
+from fixtures.hl7_messages import HL7MessageFactory, exists_in
 from fixtures.patients import make_faker
 from interopgate.hl7 import er7, messages
 from interopgate.hl7 import worklist_mapping as wm
@@ -40,7 +40,7 @@ LOCATIONS = sorted(
 CASES = [
     (version, message_type, trailing)
     for version, message_type in itertools.product(VERSIONS, sorted(set(STRUCTURES) - {"SIU^S13"}))
-    if not (message_type == "OMI^O23" and version < "2.5")  # OMI^O23 is HL7 2.5's
+    if exists_in(message_type, version)
     for trailing in (False, True)
 ]
 

@@ -412,11 +412,11 @@ class Flow:
         uid_root = generate_uid(prefix=None)  # 2.25.<UUID>: room for .<minute> within 64
         built: dict[str, object] = {}  # MSH-10 -> the message, until its exchange is back
 
-        unanswered = [0]  # exchanges back without an ACK (counted as they come)
+        unanswered = 0  # exchanges back without an ACK (counted as they come)
 
         def messages():
             for minute in minutes:
-                if unanswered[0] >= 3:
+                if unanswered >= 3:
                     return  # three without an ACK: the interface is not answering
                 stamp = timestamps.Form.parse(PLAIN).render(sweep.when(minute))
                 values = {f: stamp for f in time_fields}
@@ -433,7 +433,7 @@ class Flow:
             window = client.send_window(messages(), self.profile.hl7.pipeline)
             for minute, exchange in zip(minutes, window, strict=False):
                 sent[minute] = self.sent(built.pop(exchange.control_id), exchange)
-                unanswered[0] += not sent[minute].ack
+                unanswered += not sent[minute].ack
         accepted = {m: s for m, s in sent.items() if s.ack in ACCEPTED}
         by_accession = {s.accession: s for s in sent.values()}
 

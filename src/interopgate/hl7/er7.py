@@ -40,19 +40,6 @@ class Location:
         each is parsed once (a Location is immutable, so one is shared)."""
         return _parse_location(text)
 
-    @classmethod
-    def _parse(cls, text: str) -> Location:
-        match = _LOCATION.fullmatch(text)
-        if not match:
-            raise ValueError(f"{text!r} is not a field location like PID-3.1 or SCH-11.4")
-        segment, field, component, subcomponent = match.groups()
-        return cls(
-            segment,
-            int(field),
-            int(component) if component else None,
-            int(subcomponent) if subcomponent else None,
-        )
-
     def __str__(self) -> str:
         parts = [f"{self.segment}-{self.field}"]
         parts += [str(p) for p in (self.component, self.subcomponent) if p is not None]
@@ -61,7 +48,16 @@ class Location:
 
 @functools.lru_cache(maxsize=1024)
 def _parse_location(text: str) -> Location:
-    return Location._parse(text)
+    match = _LOCATION.fullmatch(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a field location like PID-3.1 or SCH-11.4")
+    segment, field, component, subcomponent = match.groups()
+    return Location(
+        segment,
+        int(field),
+        int(component) if component else None,
+        int(subcomponent) if subcomponent else None,
+    )
 
 
 def is_location(text: str) -> bool:
